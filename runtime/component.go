@@ -10,8 +10,8 @@ package runtime
 
 import (
 	"context"
-	"time"
 
+	"github.com/metronome-rt/metronome/scheduler"
 	"github.com/metronome-rt/metronome/signals"
 )
 
@@ -38,21 +38,8 @@ type Stopper interface {
 	Stop(ctx context.Context) error
 }
 
-// Tick is what Process learns about the tick it runs in. Times are the
-// scheduled deadlines, not the wake-up times, so a generator computed from
-// them is free of scheduling jitter and identical on the virtual clock.
-type Tick struct {
-	Mono   time.Duration // scheduled time on the monotonic timeline since start
-	Wall   time.Time     // wall-clock time of the tick, for stamping values
-	Period time.Duration // the component's period, 1/fs
-	Count  uint64        // how many times this component has run, from 0
-}
-
-// Seconds returns the tick's monotonic time in seconds.
-func (t Tick) Seconds() float64 { return t.Mono.Seconds() }
-
-// Dt returns the period in seconds, for integrators and filters.
-func (t Tick) Dt() float64 { return t.Period.Seconds() }
+// Tick is what Process learns about the tick it runs in (see scheduler.Tick).
+type Tick = scheduler.Tick
 
 // Validator is implemented by config structs that check their own values
 // (not I/O: validation must be able to run without the network).

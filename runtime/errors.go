@@ -1,6 +1,10 @@
 package runtime
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
 
 // Pos is a place in a YAML file.
 type Pos struct {
@@ -13,4 +17,102 @@ func (p Pos) String() string {
 		return p.File
 	}
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// ConfigError is one mistake in an application's YAML: where it is, which
+// node it concerns and what is wrong.
+type ConfigError struct {
+	Pos  Pos
+	Path string // the node: a component path and/or a key path, e.g. "Plant.Pump: parameters.K"
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Path == "" {
+		return fmt.Sprintf("%s: %s", e.Pos, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Pos, e.Path, e.Msg)
+}
+
+// ConfigErrors is every mistake found in one load, in file order. Loading
+// does not stop at the first mistake, so a user fixes them all in one pass.
+type ConfigErrors []*ConfigError
+
+func (es ConfigErrors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sorted orders errors by file, line and column and drops exact duplicates.
+func (es ConfigErrors) sorted() ConfigErrors {
+	sort.SliceStable(es, func(i, j int) bool {
+		a, b := es[i].Pos, es[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+	out := es[:0]
+	for i, e := range es {
+		if i > 0 && e.Error() == es[i-1].Error() {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// errs collects ConfigErrors during a load.
+type errs struct{ list ConfigErrors }
+
+func (c *errs) add(pos Pos, path, format string, args ...any) {
+	c.list = append(c.list, &ConfigError{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (c *errs) err() error {
+	if len(c.list) == 0 {
+		return nil
+	}
+	return c.list.sorted()
+}
+
+// suggest returns ` (did you mean "x"?)` when a known name is close to the
+// unknown one, so a typo is fixed without opening the docs.
+func suggest(unknown string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(unknown), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/metronome-rt/metronome/scheduler"
 	"github.com/metronome-rt/metronome/signals"
 )
 
@@ -19,6 +20,9 @@ type Node struct {
 	Children []*Node
 	Rate     Rate
 
+	// Description is the entry's `description:`.
+	Description string
+
 	comp   Component
 	clock  signals.Clock
 	ports  []signals.Port
@@ -29,6 +33,7 @@ type Node struct {
 	links  []signals.Link // latched before each Process, in declaration order
 	shared signals.Shared // copies of outputs read by other rate groups
 	std    stdSignals
+	member *scheduler.Member
 	log    zerolog.Logger
 }
 

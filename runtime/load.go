@@ -1,0 +1,514 @@
+package runtime
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
+
+	"github.com/metronome-rt/metronome/scheduler"
+	"github.com/metronome-rt/metronome/signals"
+)
+
+// LoadOptions configure Load.
+type LoadOptions struct {
+	// Env resolves ${NAME}; nil uses the process environment.
+	Env Env
+	// Log is the application's logger; the zero value discards.
+	Log zerolog.Logger
+	// Scheduler configures the clock: real (default) or virtual for tests.
+	Scheduler scheduler.Options
+	// OnAlarm, if set, receives every alarm event synchronously on the tick
+	// that caused it (tests); otherwise events are logged asynchronously.
+	OnAlarm func(AlarmEvent)
+	// ReadFile reads included files; nil uses os.ReadFile.
+	ReadFile func(name string) ([]byte, error)
+}
+
+// Load reads, validates and builds the application in file. On mistakes it
+// returns ConfigErrors: every one found, each with file:line:col.
+func Load(file string, reg *Registry, opts LoadOptions) (*App, error) {
+	read := opts.ReadFile
+	if read == nil {
+		read = os.ReadFile
+	}
+	data, err := read(file)
+	if err != nil {
+		return nil, fmt.Errorf("read application: %w", err)
+	}
+	return LoadBytes(file, data, reg, opts)
+}
+
+// LoadBytes is Load for YAML already in memory; file names it in errors and
+// anchors relative includes.
+func LoadBytes(file string, data []byte, reg *Registry, opts LoadOptions) (*App, error) {
+	if opts.Env == nil {
+		opts.Env = OSEnv
+	}
+	if opts.ReadFile == nil {
+		opts.ReadFile = os.ReadFile
+	}
+	l := &loader{reg: reg, opts: opts, errs: &errs{}, app: newApp(opts)}
+	l.load(file, data)
+	if err := l.errs.err(); err != nil {
+		return nil, err
+	}
+	return l.app, nil
+}
+
+type loader struct {
+	reg      *Registry
+	opts     LoadOptions
+	errs     *errs
+	app      *App
+	entries  []*entry
+	including []string // include stack, for cycles
+	edges     []*edge
+}
+
+// entry is a component entry with where it came from, kept until routes
+// are resolved.
+type entry struct {
+	node   *Node
+	d      *decoder
+	yaml   *componentEntry
+	pos    Pos
+	inputs *yaml.Node
+}
+
+// parse reads one YAML document, reporting syntax errors with a position.
+func (l *loader) parse(file string, data []byte) *yaml.Node {
+	if checkTabs(file, data, l.errs) {
+		return nil
+	}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		line, msg := yamlErrorLine(err)
+		l.errs.add(Pos{File: file, Line: line, Col: 1}, "", "%s", msg)
+		return nil
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		l.errs.add(Pos{File: file, Line: extra.Line, Col: extra.Column}, "", "a second YAML document (---) in one file: put each application in its own file")
+	}
+	if len(root.Content) == 0 {
+		l.errs.add(Pos{File: file, Line: 1, Col: 1}, "", "the file is empty")
+		return nil
+	}
+	d := &decoder{file: file, errs: l.errs}
+	interpolate(&root, l.opts.Env, d)
+	return root.Content[0]
+}
+
+// checkTabs reports tabs in indentation, which YAML forbids, at their
+// exact column (the parser itself only gives a line).
+func checkTabs(file string, data []byte, e *errs) bool {
+	found := false
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		for col, c := range line {
+			if c == '\t' {
+				e.add(Pos{File: file, Line: i + 1, Col: col + 1}, "", "tab in indentation: YAML indents with spaces only")
+				found = true
+				break
+			}
+			if c != ' ' {
+				break
+			}
+		}
+	}
+	return found
+}
+
+// yamlErrorLine pulls the line number out of a yaml.v3 error message.
+func yamlErrorLine(err error) (int, string) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	var line int
+	if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
+		if i := strings.Index(msg, ": "); i >= 0 {
+			msg = msg[i+2:]
+		}
+		return line, msg
+	}
+	return 1, msg
+}
+
+func (l *loader) load(file string, data []byte) {
+	root := l.parse(file, data)
+	if root == nil {
+		return
+	}
+	d := &decoder{file: file, errs: l.errs}
+	var af appFile
+	d.decode(root, reflect.ValueOf(&af).Elem(), "")
+	app := l.app
+	app.File = file
+	app.Description = af.Description
+	switch {
+	case af.Application == "":
+		l.errs.add(d.pos(root), "", "missing key \"application\": the application's name, which absolute routing paths start with")
+	default:
+		if err := checkName(af.Application); err != nil {
+			l.errs.add(keyPos(d, root, "application"), "application", "%v", err)
+		}
+	}
+	app.Name = af.Application
+	def := Rate{FS: DefaultFS, Priority: scheduler.Normal, Group: DefaultGroup}
+	l.applyRate(d, root, "", &def, af.FS, af.Priority, af.Group, af.Overrun)
+	if len(af.Components) == 0 {
+		l.errs.add(d.pos(root), "", "the application has no components")
+	}
+	app.Nodes = l.components(d, af.Components, nil, def)
+	if len(l.errs.list) > 0 {
+		return // resolve routes only in a tree that built cleanly
+	}
+	l.resolve()
+	if len(l.errs.list) > 0 {
+		return
+	}
+	l.schedule()
+}
+
+// keyPos finds the position of a key's value in a mapping.
+func keyPos(d *decoder, m *yaml.Node, key string) Pos {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return d.pos(m.Content[i+1])
+		}
+	}
+	return d.pos(m)
+}
+
+// applyRate overrides inherited rate settings with the ones given.
+func (l *loader) applyRate(d *decoder, m *yaml.Node, path string, r *Rate, fs *float64, prio, group string, ov *overrunConfig) {
+	if fs != nil {
+		p := keyPos(d, m, "fs")
+		switch {
+		case math.IsNaN(*fs) || *fs <= 0:
+			l.errs.add(p, joinPath(path, "fs"), "fs must be above 0 Hz, got %v", *fs)
+		case *fs > MaxFS:
+			l.errs.add(p, joinPath(path, "fs"), "fs %v Hz is above the maximum of %d Hz", *fs, MaxFS)
+		default:
+			r.FS = *fs
+		}
+	}
+	if prio != "" {
+		p, err := scheduler.ParsePriority(prio)
+		if err != nil {
+			l.errs.add(keyPos(d, m, "priority"), joinPath(path, "priority"), "%v", err)
+		}
+		r.Priority = p
+	}
+	if group != "" {
+		if err := checkName(group); err != nil {
+			l.errs.add(keyPos(d, m, "group"), joinPath(path, "group"), "scheduling group: %v", err)
+		}
+		r.Group = group
+	}
+	if ov != nil {
+		if ov.CatchUp != nil {
+			r.Overrun.CatchUp = *ov.CatchUp
+		}
+		if ov.AlarmAfter != nil {
+			r.Overrun.AlarmAfter = *ov.AlarmAfter
+		}
+		if ov.Suspend != nil {
+			r.Overrun.Suspend = *ov.Suspend
+		}
+		if err := r.Overrun.Validate(); err != nil {
+			l.errs.add(keyPos(d, m, "overrun"), joinPath(path, "overrun"), "%v", err)
+		}
+	}
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + ": " + key
+}
+
+// components builds a components list, following includes.
+func (l *loader) components(d *decoder, list []yaml.Node, parent *Node, inherit Rate) []*Node {
+	var out []*Node
+	seen := map[string]Pos{}
+	if parent != nil {
+		for name := range parent.byName {
+			seen[name] = Pos{}
+		}
+	}
+	for i := range list {
+		n := &list[i]
+		if inc, ok := includeOf(n); ok {
+			out = append(out, l.include(d, inc, n, parent, inherit, seen)...)
+			continue
+		}
+		if node := l.component(d, n, parent, inherit, seen); node != nil {
+			out = append(out, node)
+		}
+	}
+	return out
+}
+
+// includeOf reports whether a list item is `{include: file}`.
+func includeOf(n *yaml.Node) (*yaml.Node, bool) {
+	if n.Kind != yaml.MappingNode {
+		return nil, false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "include" {
+			return n.Content[i+1], true
+		}
+	}
+	return nil, false
+}
+
+// include loads a file holding a list of component entries, or one entry,
+// relative to the including file.
+func (l *loader) include(d *decoder, inc, item *yaml.Node, parent *Node, inherit Rate, seen map[string]Pos) []*Node {
+	if len(item.Content) != 2 {
+		d.fail(item, "include", "an include entry has only the key \"include\"; put the component's settings in the included file")
+		return nil
+	}
+	if inc.Kind != yaml.ScalarNode || inc.Value == "" {
+		d.fail(inc, "include", "want a file path, got %s", describe(inc))
+		return nil
+	}
+	file := inc.Value
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(filepath.Dir(d.file), file)
+	}
+	for _, f := range l.including {
+		if f == file {
+			d.fail(inc, "include", "%s includes itself (through %s)", file, strings.Join(l.including, " -> "))
+			return nil
+		}
+	}
+	data, err := l.opts.ReadFile(file)
+	if err != nil {
+		d.fail(inc, "include", "cannot read %s: %v", file, unwrapPathError(err))
+		return nil
+	}
+	root := l.parse(file, data)
+	if root == nil {
+		return nil
+	}
+	l.including = append(l.including, d.file)
+	defer func() { l.including = l.including[:len(l.including)-1] }()
+	sub := &decoder{file: file, errs: l.errs, path: d.path}
+	switch root.Kind {
+	case yaml.SequenceNode:
+		items := make([]yaml.Node, len(root.Content))
+		for i, c := range root.Content {
+			items[i] = *c
+		}
+		var out []*Node
+		for i := range items {
+			n := &items[i]
+			if inc2, ok := includeOf(n); ok {
+				out = append(out, l.include(sub, inc2, n, parent, inherit, seen)...)
+			} else if node := l.component(sub, n, parent, inherit, seen); node != nil {
+				out = append(out, node)
+			}
+		}
+		return out
+	case yaml.MappingNode:
+		if node := l.component(sub, root, parent, inherit, seen); node != nil {
+			return []*Node{node}
+		}
+		return nil
+	}
+	sub.fail(root, "", "an included file holds a list of components or one component, got %s", describe(root))
+	return nil
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// component decodes, builds and configures one component entry and its
+// subcomponents.
+func (l *loader) component(d *decoder, n *yaml.Node, parent *Node, inherit Rate, seen map[string]Pos) *Node {
+	var ce componentEntry
+	cd := &decoder{file: d.file, errs: l.errs, path: d.path}
+	cd.decode(n, reflect.ValueOf(&ce).Elem(), "")
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	parentPath := l.app.Name
+	if parent != nil {
+		parentPath = parent.Path
+	}
+	switch {
+	case ce.Name == "":
+		l.errs.add(d.pos(n), d.path, "component without a name (every component needs `name:`)")
+		return nil
+	case checkName(ce.Name) != nil:
+		l.errs.add(keyPos(d, n, "name"), d.path, "component name: %v", checkName(ce.Name))
+		return nil
+	}
+	path := parentPath + "." + ce.Name
+	namePos := keyPos(d, n, "name")
+	if prev, dup := seen[ce.Name]; dup {
+		if prev.Line == 0 {
+			l.errs.add(namePos, path, "name %q is already used by a signal, parameter or alarm of %s", ce.Name, parentPath)
+		} else {
+			l.errs.add(namePos, path, "duplicate component name %q (first at %s)", ce.Name, prev)
+		}
+		return nil
+	}
+	seen[ce.Name] = namePos
+	cd.path = path
+	rate := inherit
+	l.applyRate(cd, n, path, &rate, ce.FS, ce.Priority, ce.Group, ce.Overrun)
+	typ, ok := l.reg.Lookup(ce.Type)
+	switch {
+	case ce.Type == "":
+		l.errs.add(d.pos(n), path, "missing key \"type\": the component type (see `runtime types`)")
+		return nil
+	case !ok:
+		l.errs.add(keyPos(d, n, "type"), path, "unknown component type %q%s", ce.Type, suggest(ce.Type, l.reg.Names()))
+		return nil
+	}
+	node := &Node{Name: ce.Name, Path: path, TypeName: typ.name, Parent: parent, Rate: rate, Description: ce.Description}
+	node.log = l.opts.Log.With().Str("component", path).Logger()
+	b := &Builder{node: node, path: path, emit: l.app.emit}
+	declareStd(b)
+
+	cfg := typ.newConfig()
+	if ce.Config.Kind != 0 {
+		cd.decode(&ce.Config, reflect.ValueOf(cfg).Elem(), "config")
+	}
+	cfgOK := len(l.errs.list) == 0
+	if v, ok := cfg.(Validator); ok && cfgOK {
+		if err := v.Validate(); err != nil {
+			at := d.pos(n)
+			if ce.Config.Kind != 0 {
+				at = d.pos(&ce.Config)
+			}
+			for _, line := range strings.Split(err.Error(), "\n") {
+				l.errs.add(at, joinPath(path, "config"), "%s", line)
+			}
+			cfgOK = false
+		}
+	}
+	if cfgOK {
+		comp, err := typ.build(b, cfg)
+		if err != nil {
+			l.errs.add(d.pos(n), path, "%v", err)
+		}
+		for _, e := range b.errs {
+			l.errs.add(d.pos(n), path, "%v", e)
+		}
+		node.comp = comp
+	}
+	l.parameters(cd, node, &ce.Parameters)
+	l.alarms(cd, n, node, ce.Alarms)
+	l.app.all = append(l.app.all, node)
+	l.entries = append(l.entries, &entry{node: node, d: cd, yaml: &ce, pos: d.pos(n), inputs: &ce.Inputs})
+	if len(ce.Components) > 0 {
+		node.Children = l.components(cd, ce.Components, node, rate)
+	}
+	return node
+}
+
+// parameters applies the entry's `parameters:` to the declared parameters.
+func (l *loader) parameters(d *decoder, node *Node, m *yaml.Node) {
+	if m.Kind == 0 || isNull(m) {
+		return
+	}
+	if m.Kind != yaml.MappingNode {
+		d.fail(m, "parameters", "want a mapping of parameter names to values, got %s", describe(m))
+		return
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		key := "parameters." + k.Value
+		p, ok := node.Param(k.Value)
+		if !ok {
+			var names []string
+			for _, q := range node.params {
+				names = append(names, q.Info().Name)
+			}
+			hint := suggest(k.Value, names)
+			if hint == "" {
+				hint = fmt.Sprintf(" (%s has %s)", node.TypeName, listOrNone(names))
+			}
+			d.fail(k, "parameters", "unknown parameter %q%s", k.Value, hint)
+			continue
+		}
+		if v.Kind != yaml.ScalarNode || isNull(v) {
+			d.fail(v, key, "want a %s value, got %s", p.Info().Kind, describe(v))
+			continue
+		}
+		val, err := signals.ParseValue(p.Info().Kind, v.Value)
+		if err != nil {
+			d.fail(v, key, "want a %s, got %q", p.Info().Kind, v.Value)
+			continue
+		}
+		if err := p.SetValue(val); err != nil {
+			d.fail(v, key, "%s", strings.TrimPrefix(err.Error(), "parameter "+p.Info().Path+": "))
+		}
+	}
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "no parameters"
+	}
+	return strings.Join(names, ", ")
+}
+
+// alarms applies the entry's `alarms:` overrides.
+func (l *loader) alarms(d *decoder, n *yaml.Node, node *Node, cfg map[string]alarmConfig) {
+	if len(cfg) == 0 {
+		return
+	}
+	var m *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "alarms" {
+			m = n.Content[i+1]
+		}
+	}
+	for i := 0; m != nil && i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		c := cfg[k.Value]
+		a, ok := node.Alarm(k.Value)
+		if !ok {
+			var names []string
+			for _, x := range node.alarms {
+				names = append(names, x.info.Name)
+			}
+			d.fail(k, "alarms", "unknown alarm %q%s", k.Value, suggest(k.Value, names))
+			continue
+		}
+		if c.Level != "" {
+			lv, err := ParseLevel(c.Level)
+			if err != nil {
+				d.fail(v, "alarms."+k.Value+".level", "%v", err)
+			}
+			a.info.Level = lv
+		}
+		if c.Delay != nil {
+			if *c.Delay < 0 {
+				d.fail(v, "alarms."+k.Value+".delay", "delay must not be negative, got %s", *c.Delay)
+			}
+			a.info.Delay = *c.Delay
+		}
+		if c.Enabled != nil {
+			a.enabled = *c.Enabled
+		}
+		if c.Text != "" {
+			a.info.Text, a.text = c.Text, c.Text
+		}
+	}
+}

@@ -1,0 +1,322 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// decoder decodes YAML nodes into Go values strictly: unknown keys,
+// duplicate keys and wrong types are errors that keep the node's line and
+// column, and decoding goes on after a mistake so every one is reported.
+// (yaml.v3's Node.Decode ignores KnownFields and reports lines without
+// columns, which is why this exists.)
+type decoder struct {
+	file string
+	errs *errs
+	path string // node path prefix for messages, e.g. "Plant.Pump"
+}
+
+// nodeUnmarshaler lets a config type decode itself from a node with the
+// decoder's error reporting.
+type nodeUnmarshaler interface {
+	UnmarshalYAML(n *yaml.Node) error
+}
+
+var (
+	nodeType     = reflect.TypeFor[yaml.Node]()
+	durationType = reflect.TypeFor[time.Duration]()
+	unmarshalerT = reflect.TypeFor[nodeUnmarshaler]()
+)
+
+func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
+
+func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
+	d.errs.add(d.pos(n), d.join(key), format, args...)
+}
+
+func (d *decoder) join(key string) string {
+	switch {
+	case d.path == "":
+		return key
+	case key == "":
+		return d.path
+	}
+	return d.path + ": " + key
+}
+
+// decode decodes n into v (a settable value); key is n's key path.
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
+	for n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	t := v.Type()
+	if t == nodeType {
+		v.Set(reflect.ValueOf(*n))
+		return
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerT) {
+		if err := v.Addr().Interface().(nodeUnmarshaler).UnmarshalYAML(n); err != nil {
+			d.fail(n, key, "%v", err)
+		}
+		return
+	}
+	if isNull(n) && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map) {
+		v.Set(reflect.Zero(t))
+		return
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(t.Elem()))
+		}
+		d.decode(n, v.Elem(), key)
+	case reflect.Struct:
+		d.decodeStruct(n, v, key)
+	case reflect.Map:
+		d.decodeMap(n, v, key)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.fail(n, key, "want a list, got %s", describe(n))
+			return
+		}
+		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", key, i))
+		}
+		v.Set(s)
+	case reflect.Interface:
+		var x any
+		if err := n.Decode(&x); err != nil {
+			d.fail(n, key, "%v", err)
+			return
+		}
+		if x != nil {
+			v.Set(reflect.ValueOf(x))
+		}
+	default:
+		d.decodeScalar(n, v, key)
+	}
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	if isNull(n) {
+		return "nothing"
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+// fieldKeys lists a struct's YAML keys, following inline structs.
+func fieldKeys(t reflect.Type) map[string][]int {
+	out := map[string][]int{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") && f.Type.Kind() == reflect.Struct {
+			for k, idx := range fieldKeys(f.Type) {
+				out[k] = append([]int{i}, idx...)
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = []int{i}
+	}
+	return out
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, key string) {
+	if n.Kind != yaml.MappingNode {
+		if isNull(n) {
+			return // an empty entry keeps the defaults
+		}
+		d.fail(n, key, "want a mapping of keys, got %s", describe(n))
+		return
+	}
+	fields := fieldKeys(v.Type())
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		name := k.Value
+		sub := joinKey(key, name)
+		if seen[name] {
+			d.fail(k, sub, "key given twice")
+			continue
+		}
+		seen[name] = true
+		idx, ok := fields[name]
+		if !ok {
+			known := make([]string, 0, len(fields))
+			for f := range fields {
+				known = append(known, f)
+			}
+			d.fail(k, key, "unknown key %q%s", name, suggest(name, known))
+			continue
+		}
+		d.decode(val, v.FieldByIndex(idx), sub)
+	}
+}
+
+func joinKey(key, name string) string {
+	if key == "" {
+		return name
+	}
+	return key + "." + name
+}
+
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, key string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, key, "want a mapping, got %s", describe(n))
+		return
+	}
+	t := v.Type()
+	if t.Key().Kind() != reflect.String {
+		d.fail(n, key, "unsupported map key type %s", t.Key())
+		return
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(t))
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			d.fail(k, joinKey(key, k.Value), "key given twice")
+			continue
+		}
+		seen[k.Value] = true
+		e := reflect.New(t.Elem()).Elem()
+		d.decode(val, e, joinKey(key, k.Value))
+		v.SetMapIndex(reflect.ValueOf(k.Value).Convert(t.Key()), e)
+	}
+}
+
+func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, key string) {
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, key, "want a %s, got %s", kindWord(v.Type()), describe(n))
+		return
+	}
+	s := n.Value
+	t := v.Type()
+	if t == durationType {
+		dur, err := time.ParseDuration(s)
+		if err != nil {
+			if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+				d.fail(n, key, "duration %q needs a unit, for example %ss or %sms", s, s, s)
+			} else {
+				d.fail(n, key, "invalid duration %q (use a number with a unit: 500ms, 2s, 1m30s)", s)
+			}
+			return
+		}
+		v.SetInt(int64(dur))
+		return
+	}
+	switch t.Kind() {
+	case reflect.String:
+		if isNull(n) {
+			v.SetString("")
+			return
+		}
+		v.SetString(s)
+	case reflect.Bool:
+		switch strings.ToLower(s) {
+		case "true", "yes", "on":
+			v.SetBool(true)
+		case "false", "no", "off":
+			v.SetBool(false)
+		default:
+			d.fail(n, key, "want true or false, got %q", s)
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		i, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, t.Bits())
+		if err != nil {
+			d.fail(n, key, "want an integer%s, got %q", rangeHint(t), s)
+			return
+		}
+		v.SetInt(i)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		u, err := strconv.ParseUint(strings.ReplaceAll(s, "_", ""), 0, t.Bits())
+		if err != nil {
+			d.fail(n, key, "want a whole number 0 or more%s, got %q", rangeHint(t), s)
+			return
+		}
+		v.SetUint(u)
+	case reflect.Float32, reflect.Float64:
+		f, err := parseYAMLFloat(s)
+		if err != nil {
+			d.fail(n, key, "want a number, got %q", s)
+			return
+		}
+		v.SetFloat(f)
+	default:
+		d.fail(n, key, "unsupported config field type %s", t)
+	}
+}
+
+// parseYAMLFloat accepts YAML's float spellings as well as Go's.
+func parseYAMLFloat(s string) (float64, error) {
+	switch strings.ToLower(s) {
+	case ".inf", "+.inf":
+		return math.Inf(1), nil
+	case "-.inf":
+		return math.Inf(-1), nil
+	case ".nan":
+		return math.NaN(), nil
+	}
+	return strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+}
+
+func rangeHint(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Uint8:
+		return " up to 255"
+	case reflect.Uint16:
+		return " up to 65535"
+	case reflect.Int8:
+		return " from -128 to 127"
+	case reflect.Int16:
+		return " from -32768 to 32767"
+	}
+	return ""
+}
+
+func kindWord(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	}
+	if t == durationType {
+		return "duration"
+	}
+	return "value"
+}
