@@ -63,11 +63,11 @@ func LoadBytes(file string, data []byte, reg *Registry, opts LoadOptions) (*App,
 }
 
 type loader struct {
-	reg      *Registry
-	opts     LoadOptions
-	errs     *errs
-	app      *App
-	entries  []*entry
+	reg       *Registry
+	opts      LoadOptions
+	errs      *errs
+	app       *App
+	entries   []*entry
 	including []string // include stack, for cycles
 	edges     []*edge
 }

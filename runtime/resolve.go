@@ -159,7 +159,10 @@ func (a *App) lookup(from *Node, path string) (target any, owner *Node, remote b
 	if len(segs) == 0 || (len(segs) == 1 && segs[0] == "") {
 		return nil, nil, false, fmt.Errorf("route %q names no signal", path)
 	}
-	var cur any = base
+	var cur any // nil: the application root
+	if base != nil {
+		cur = base
+	}
 	owner = base
 	walked := a.Name
 	if base != nil {

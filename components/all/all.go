@@ -1,0 +1,21 @@
+// Package all lists every component type built into Metronome. The runtime
+// binary builds its registry from this list; a program embedding Metronome
+// can build its own from any subset plus its own types.
+package all
+
+import (
+	"github.com/metronome-rt/metronome/components/control"
+	"github.com/metronome-rt/metronome/components/generators"
+	"github.com/metronome-rt/metronome/runtime"
+)
+
+// Types returns the built-in component types.
+func Types() []*runtime.Type {
+	return []*runtime.Type{
+		generators.Sine,
+		control.Gain,
+	}
+}
+
+// Registry returns a registry of the built-in types.
+func Registry() *runtime.Registry { return runtime.MustRegistry(Types()...) }
