@@ -1,0 +1,158 @@
+package queue
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+func drain(t *testing.T, s *Store) []string {
+	t.Helper()
+	var out []string
+	for {
+		m, ok := s.Front()
+		if !ok {
+			return out
+		}
+		out = append(out, m.Topic+"="+string(m.Payload))
+		if err := s.Pop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func push(t *testing.T, s *Store, topic, payload string, latest bool) bool {
+	t.Helper()
+	ok, err := s.Push(Message{Topic: topic, Payload: []byte(payload), QoS: 1, Latest: latest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func TestOrderLimitAndLatest(t *testing.T) {
+	for _, dir := range []string{"", t.TempDir()} {
+		s, err := Open(Options{Limit: 5, Dir: dir, Name: "c"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		push(t, s, "ev", "1", false)
+		push(t, s, "sp", "a", true)
+		push(t, s, "ev", "2", false)
+		push(t, s, "sp", "b", true) // replaces "a" in its place
+		push(t, s, "ev", "3", false)
+		push(t, s, "ev", "4", false)
+		if push(t, s, "ev", "5", false) {
+			t.Error("push beyond the limit accepted")
+		}
+		if !push(t, s, "sp", "c", true) {
+			t.Error("latest replacement refused when full")
+		}
+		got := fmt.Sprint(drain(t, s))
+		if want := "[ev=1 sp=c ev=2 ev=3 ev=4]"; got != want {
+			t.Errorf("dir %q: got %s, want %s", dir, got, want)
+		}
+		if s.Len() != 0 {
+			t.Errorf("len %d after drain", s.Len())
+		}
+		s.Close()
+	}
+}
+
+func TestFrontLatestIsNotReplaced(t *testing.T) {
+	s, _ := Open(Options{Limit: 10})
+	push(t, s, "sp", "a", true)
+	push(t, s, "sp", "b", true) // "a" is at the front, possibly on the wire
+	push(t, s, "sp", "c", true) // replaces "b"
+	if got := fmt.Sprint(drain(t, s)); got != "[sp=a sp=c]" {
+		t.Errorf("got %s", got)
+	}
+}
+
+func TestReplayAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Limit: 1000, Dir: dir, Name: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300; i++ {
+		push(t, s, "t", strconv.Itoa(i), false)
+		if i%7 == 0 {
+			push(t, s, "sp", strconv.Itoa(i), true)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		s.Pop()
+	}
+	want := fmt.Sprint(snapshot(s))
+	s.Close() // as a killed process would leave it: no flush beyond write(2)
+
+	// A torn record at the tail (a crash mid-write) is cut off.
+	f, _ := os.OpenFile(filepath.Join(dir, "c.queue"), os.O_WRONLY|os.O_APPEND, 0)
+	f.Write([]byte{40, 0, 0, 0, 1, 2, 3, 4, recPush, 1})
+	f.Close()
+
+	s2, err := Open(Options{Limit: 1000, Dir: dir, Name: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(snapshot(s2)); got != want {
+		t.Fatalf("after replay:\n got %s\nwant %s", got, want)
+	}
+	push(t, s2, "t", "after", false)
+	s2.Close()
+	s3, _ := Open(Options{Limit: 1000, Dir: dir, Name: "c"})
+	all := drain(t, s3)
+	if all[len(all)-1] != "t=after" || len(all) != s2.n {
+		t.Errorf("append after a torn tail lost: %d messages, last %s", len(all), all[len(all)-1])
+	}
+	s3.Close()
+	if st, _ := os.Stat(filepath.Join(dir, "c.queue")); st.Size() != 0 {
+		t.Errorf("empty queue leaves a log of %d bytes", st.Size())
+	}
+}
+
+func snapshot(s *Store) []string {
+	var out []string
+	for i := 0; i < s.n; i++ {
+		m := s.ring[(s.head+i)%len(s.ring)]
+		out = append(out, m.Topic+"="+string(m.Payload))
+	}
+	return out
+}
+
+func TestCompaction(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(Options{Limit: 100, Dir: dir, Name: "c"})
+	s.compactN, s.compactAt = 4096, 4096
+	payload := make([]byte, 100)
+	for i := 0; i < 1000; i++ {
+		s.Push(Message{Topic: "t", Payload: append(payload[:0:0], strconv.Itoa(i)...), QoS: 1})
+		if i >= 2 {
+			s.Pop() // two always wait: the log never empties by itself
+		}
+	}
+	st, _ := os.Stat(filepath.Join(dir, "c.queue"))
+	if st.Size() > 3*4096 {
+		t.Errorf("log grew to %d bytes with 2 messages waiting", st.Size())
+	}
+	s.Close()
+	s2, _ := Open(Options{Limit: 100, Dir: dir, Name: "c"})
+	if got := fmt.Sprint(drain(t, s2)); got != "[t=998 t=999]" {
+		t.Errorf("after compaction: %s", got)
+	}
+}
+
+func TestPushPopAllocatesNothing(t *testing.T) {
+	s, _ := Open(Options{Limit: 64})
+	p := []byte("12.5")
+	n := testing.AllocsPerRun(1000, func() {
+		s.Push(Message{Topic: "a/b", Payload: p, QoS: 1})
+		s.Pop()
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per push+pop", n)
+	}
+}
