@@ -1,0 +1,323 @@
+package mqttbroker
+
+import (
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// hashScheme prefixes password hashes so the format can evolve.
+const hashScheme = "pbkdf2-sha256"
+
+// DefaultHashIterations is the PBKDF2 work factor `runtime passwd` uses
+// (OWASP 2023 guidance for PBKDF2-HMAC-SHA256).
+const DefaultHashIterations = 600_000
+
+// MinHashIterations is the weakest work factor a configured hash may use;
+// below it an offline guess costs too little.
+const MinHashIterations = 10_000
+
+// passwordHash is a parsed pbkdf2-sha256$iterations$salt$key string.
+type passwordHash struct {
+	iter      int
+	salt, key []byte
+}
+
+// HashPassword returns the string to put in a user's password_hash. It uses
+// a random 16-byte salt and the given PBKDF2 iteration count.
+func HashPassword(password string, iterations int) (string, error) {
+	if iterations < MinHashIterations {
+		return "", fmt.Errorf("iterations %d below the minimum %d", iterations, MinHashIterations)
+	}
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	key, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
+	if err != nil {
+		return "", err
+	}
+	enc := base64.RawStdEncoding
+	return fmt.Sprintf("%s$%d$%s$%s", hashScheme, iterations, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+}
+
+// parseHash decodes a password_hash value.
+func parseHash(s string) (*passwordHash, error) {
+	parts := strings.Split(s, "$")
+	if len(parts) != 4 || parts[0] != hashScheme {
+		return nil, fmt.Errorf("not a %s$iterations$salt$hash string (make one with `runtime passwd`)", hashScheme)
+	}
+	iter, err := strconv.Atoi(parts[1])
+	if err != nil || iter < MinHashIterations || iter > 100_000_000 {
+		return nil, fmt.Errorf("iterations %q must be a number from %d to 100000000", parts[1], MinHashIterations)
+	}
+	enc := base64.RawStdEncoding
+	salt, err := enc.DecodeString(parts[2])
+	if err != nil || len(salt) < 8 {
+		return nil, fmt.Errorf("salt %q is not base64 of at least 8 bytes", parts[2])
+	}
+	key, err := enc.DecodeString(parts[3])
+	if err != nil || len(key) != sha256.Size {
+		return nil, fmt.Errorf("hash %q is not base64 of %d bytes", parts[3], sha256.Size)
+	}
+	return &passwordHash{iter: iter, salt: salt, key: key}, nil
+}
+
+// account is a user's stored credential: a PBKDF2 hash, or the SHA-256 of a
+// password supplied in plain text (from the environment or a file).
+type account struct {
+	hash   *passwordHash
+	digest []byte
+}
+
+func (a *account) check(password []byte) bool {
+	if a.hash != nil {
+		key, err := pbkdf2.Key(sha256.New, string(password), a.hash.salt, a.hash.iter, len(a.hash.key))
+		return err == nil && subtle.ConstantTimeCompare(key, a.hash.key) == 1
+	}
+	d := sha256.Sum256(password)
+	return subtle.ConstantTimeCompare(d[:], a.digest) == 1
+}
+
+// loadAccounts resolves every user's credential; password files are read
+// here, at start, never during validation.
+func loadAccounts(users []UserConfig) (map[string]*account, error) {
+	out := make(map[string]*account, len(users))
+	for _, u := range users {
+		var a account
+		switch {
+		case u.PasswordHash != "":
+			h, err := parseHash(u.PasswordHash)
+			if err != nil {
+				return nil, fmt.Errorf("user %q: password_hash: %w", u.Name, err)
+			}
+			a.hash = h
+		case u.PasswordFile != "":
+			b, err := os.ReadFile(u.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("user %q: password_file: %w", u.Name, err)
+			}
+			s := strings.TrimRight(string(b), "\r\n")
+			if s == "" {
+				return nil, fmt.Errorf("user %q: password_file %s is empty", u.Name, u.PasswordFile)
+			}
+			if strings.HasPrefix(s, hashScheme+"$") {
+				h, err := parseHash(s)
+				if err != nil {
+					return nil, fmt.Errorf("user %q: password_file %s: %w", u.Name, u.PasswordFile, err)
+				}
+				a.hash = h
+			} else {
+				d := sha256.Sum256([]byte(s))
+				a.digest = d[:]
+			}
+		default:
+			if u.Password == "" {
+				return nil, fmt.Errorf("user %q: no password", u.Name)
+			}
+			d := sha256.Sum256([]byte(u.Password))
+			a.digest = d[:]
+		}
+		out[u.Name] = &a
+	}
+	return out, nil
+}
+
+// Access bits of an ACL rule.
+const (
+	accessDeny  = 0
+	accessRead  = 1
+	accessWrite = 2
+)
+
+func parseAccess(s string) (uint8, error) {
+	switch s {
+	case "read":
+		return accessRead, nil
+	case "write":
+		return accessWrite, nil
+	case "readwrite":
+		return accessRead | accessWrite, nil
+	case "deny":
+		return accessDeny, nil
+	}
+	return 0, fmt.Errorf("unknown access %q (want read, write, readwrite or deny)", s)
+}
+
+// validFilter checks an MQTT topic filter's syntax.
+func validFilter(f string) error {
+	if f == "" {
+		return errors.New("empty topic filter")
+	}
+	levels := strings.Split(f, "/")
+	for i, l := range levels {
+		if strings.Contains(l, "#") && (l != "#" || i != len(levels)-1) {
+			return fmt.Errorf("%q: # must be a whole, last level", f)
+		}
+		if strings.Contains(l, "+") && l != "+" {
+			return fmt.Errorf("%q: + must be a whole level", f)
+		}
+	}
+	return nil
+}
+
+// aclRule is a compiled ACLRule.
+type aclRule struct {
+	user, client string
+	clientPrefix bool
+	filter       string
+	access       uint8
+}
+
+// authHook authenticates clients and checks every publish, subscribe and
+// delivery against the ordered ACL, denying what no rule allows. It
+// replaces mochi's ledger, which allows unmatched topics and compares
+// plaintext passwords.
+type authHook struct {
+	mqtt.HookBase
+	accounts  map[string]*account
+	anonymous bool
+	rules     []aclRule
+
+	authFailures atomic.Uint64
+	aclDenied    atomic.Uint64
+}
+
+func newAuthHook(cfg *Config, accounts map[string]*account) *authHook {
+	h := &authHook{accounts: accounts, anonymous: cfg.AllowAnonymous}
+	for _, r := range cfg.ACL {
+		acc, _ := parseAccess(r.Access)
+		cr := aclRule{user: r.User, client: r.Client, filter: r.Topic, access: acc}
+		if strings.HasSuffix(r.Client, "*") {
+			cr.client, cr.clientPrefix = strings.TrimSuffix(r.Client, "*"), true
+		}
+		h.rules = append(h.rules, cr)
+	}
+	return h
+}
+
+// ID names the hook in mochi's logs.
+func (h *authHook) ID() string { return "metronome-auth" }
+
+// Provides tells mochi which callbacks this hook implements.
+func (h *authHook) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+
+// OnConnectAuthenticate accepts a known user with the right password, or a
+// client without username and password when anonymous access is allowed.
+func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	user, pass := pk.Connect.Username, pk.Connect.Password
+	if len(user) == 0 && len(pass) == 0 && !pk.Connect.UsernameFlag {
+		if h.anonymous {
+			return true
+		}
+		h.authFailures.Add(1)
+		return false
+	}
+	a, ok := h.accounts[string(user)]
+	if !ok || !a.check(pass) {
+		h.authFailures.Add(1)
+		return false
+	}
+	return true
+}
+
+// OnACLCheck decides a publish (write) or a subscription or delivery
+// (read): the first rule matching the client and the topic decides.
+func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	need := uint8(accessRead)
+	if write {
+		need = accessWrite
+	}
+	user := cl.Properties.Username
+	for i := range h.rules {
+		r := &h.rules[i]
+		if !r.matchesClient(user, cl.ID) || !covers(r.filter, topic) {
+			continue
+		}
+		if r.access&need != 0 {
+			return true
+		}
+		break
+	}
+	h.aclDenied.Add(1)
+	return false
+}
+
+func (r *aclRule) matchesClient(user []byte, id string) bool {
+	switch r.user {
+	case "":
+	case "*":
+		if len(user) == 0 {
+			return false
+		}
+	default:
+		if string(user) != r.user {
+			return false
+		}
+	}
+	if r.client != "" {
+		if r.clientPrefix {
+			return strings.HasPrefix(id, r.client)
+		}
+		return id == r.client
+	}
+	return true
+}
+
+// covers reports whether every topic matched by sub (a topic name or a
+// filter) is matched by the rule filter. Wildcards in the first level do
+// not match topics starting with $ (MQTT 4.7.2), so $SYS needs its own rule.
+// It allocates nothing: it runs for every delivered message.
+func covers(rule, sub string) bool {
+	first := true
+	for {
+		rl, rrest, rmore := cut(rule)
+		if rl == "#" {
+			return !(first && strings.HasPrefix(sub, "$"))
+		}
+		sl, srest, smore := cut(sub)
+		switch rl {
+		case "+":
+			if sl == "#" || (first && strings.HasPrefix(sl, "$")) {
+				return false
+			}
+		default:
+			if sl != rl {
+				return false
+			}
+		}
+		first = false
+		if !rmore && !smore {
+			return true
+		}
+		if !smore {
+			// sub ended; a rule "a/#" still covers "a".
+			return rmore && rrest == "#"
+		}
+		if !rmore {
+			return false
+		}
+		rule, sub = rrest, srest
+	}
+}
+
+// cut splits the first topic level off s.
+func cut(s string) (level, rest string, more bool) {
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[:i], s[i+1:], true
+	}
+	return s, "", false
+}

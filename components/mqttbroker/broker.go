@@ -1,0 +1,241 @@
+package mqttbroker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/rs/zerolog"
+)
+
+// Broker is the embedded MQTT broker behind the MQTTBroker component:
+// mochi-mqtt with Metronome's listeners, packet guard, authentication,
+// ordered persistence and drop accounting. The component drives it; tests
+// and the bench command use it directly.
+type Broker struct {
+	cfg Config
+	log zerolog.Logger
+
+	srv   *mqtt.Server
+	lns   []*listener
+	auth  *authHook
+	stats *statsHook
+	order *orderHook
+	store *fileStore
+
+	guard     guardStats
+	wsRefused atomic.Uint64
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+}
+
+// Stats is a snapshot of the broker's counters. Totals count from start.
+type Stats struct {
+	Clients       int64  // connected clients
+	MessagesIn    uint64 // PUBLISH packets received from clients
+	MessagesOut   uint64 // PUBLISH packets sent to clients
+	Dropped       uint64 // messages dropped: full client queues, discarded queued QoS 1/2, in-flight quota
+	Retained      int64  // retained messages held
+	Subscriptions int64  // subscriptions held
+	Malformed     uint64 // connections closed for a malformed or oversized packet
+	AuthFailures  uint64 // CONNECTs refused for bad credentials
+	ACLDenied     uint64 // publishes, subscriptions and deliveries refused by the ACL
+	ListenersDown int    // configured listeners not accepting connections
+	StoreErrors   uint64 // failed writes to the persistence directory
+}
+
+// NewBroker prepares a broker for a validated configuration; nothing is
+// opened until Start.
+func NewBroker(cfg Config, log zerolog.Logger) *Broker {
+	return &Broker{cfg: cfg, log: log}
+}
+
+// Start loads credentials and persisted state, opens the listeners and
+// starts serving. A listener that cannot open is logged, reported by
+// ListenerFailures and retried every listener_retry; it does not fail
+// Start, so one taken port does not stop the application. Unreadable
+// password files or persistence directories do fail Start: the broker
+// would run without its configured security or state.
+func (b *Broker) Start(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		return errors.New("broker already started")
+	}
+	accounts, err := loadAccounts(b.cfg.Users)
+	if err != nil {
+		return err
+	}
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumClients = math.MaxInt64
+	if b.cfg.MaxClients > 0 {
+		caps.MaximumClients = int64(b.cfg.MaxClients)
+	}
+	caps.MaximumPacketSize = uint32(b.cfg.MaxPacketSize)
+	caps.TopicAliasMaximum = uint16(b.cfg.TopicAliasMaximum)
+	caps.MaximumMessageExpiryInterval = int64(b.cfg.MessageExpiry.Seconds())
+	caps.MaximumClientWritesPending = int32(b.cfg.MaxPendingWrites)
+	caps.MaximumInflight = uint16(b.cfg.MaxInflight)
+	b.srv = mqtt.New(&mqtt.Options{
+		Capabilities:             caps,
+		ClientNetWriteBufferSize: b.cfg.WriteBufferSize,
+		ClientNetReadBufferSize:  b.cfg.ReadBufferSize,
+		Logger:                   slog.New(newSlogHandler(b.log)),
+		SysTopicResendInterval:   int64(max(1, b.cfg.SysInterval.Seconds())),
+	})
+	b.auth = newAuthHook(&b.cfg, accounts)
+	b.stats = &statsHook{}
+	b.order = newOrderHook()
+	b.order.srv = b.srv
+	hooks := []mqtt.Hook{b.auth, b.stats, b.order}
+	if p := b.cfg.Persistence; p != nil {
+		st, err := openStore(p.Dir, p.SyncInterval)
+		if err != nil {
+			return err
+		}
+		b.store = st
+		hooks = append(hooks, &storeHook{st: st, order: b.order, log: b.log})
+	}
+	for _, h := range hooks {
+		if err := b.srv.AddHook(h, nil); err != nil {
+			b.closeStore()
+			return fmt.Errorf("add hook %s: %w", h.ID(), err)
+		}
+	}
+	for i, lc := range b.cfg.Listeners {
+		l := newListener(b, i, lc, b.cfg.ListenerRetry)
+		if err := l.open(); err != nil {
+			l.fail(err)
+		}
+		if err := b.srv.AddListener(l); err != nil {
+			b.closeListeners()
+			b.closeStore()
+			return err
+		}
+		b.lns = append(b.lns, l)
+	}
+	if err := b.srv.Serve(); err != nil {
+		b.closeListeners()
+		b.closeStore()
+		return fmt.Errorf("start broker: %w", err)
+	}
+	// mochi does not count restored retained messages.
+	atomic.StoreInt64(&b.srv.Info.Retained, int64(b.srv.Topics.Retained.Len()))
+	b.started = true
+	b.log.Info().Int("listeners", len(b.lns)).Bool("persistence", b.store != nil).Msg("broker started")
+	return nil
+}
+
+// Addrs returns each listener's address (the real port after binding 0),
+// in configuration order.
+func (b *Broker) Addrs() []string {
+	out := make([]string, len(b.lns))
+	for i, l := range b.lns {
+		out[i] = l.Address()
+	}
+	return out
+}
+
+// ListenerFailures returns, per failed listener, why it is down.
+func (b *Broker) ListenerFailures() []string {
+	var out []string
+	for _, l := range b.lns {
+		if f := l.Failure(); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// firstFailure returns the first failed listener's reason and the number
+// of failed listeners, without allocating.
+func (b *Broker) firstFailure() (string, int) {
+	var first string
+	n := 0
+	for _, l := range b.lns {
+		if p := l.failure.Load(); p != nil {
+			if n == 0 {
+				first = *p
+			}
+			n++
+		}
+	}
+	return first, n
+}
+
+// Stats returns the current counters; it allocates nothing.
+func (b *Broker) Stats() Stats {
+	var s Stats
+	if b.srv == nil {
+		return s
+	}
+	in := b.srv.Info
+	s.Clients = atomic.LoadInt64(&in.ClientsConnected)
+	s.MessagesIn = uint64(atomic.LoadInt64(&in.MessagesReceived))
+	s.MessagesOut = uint64(atomic.LoadInt64(&in.MessagesSent))
+	s.Retained = atomic.LoadInt64(&in.Retained)
+	s.Subscriptions = atomic.LoadInt64(&in.Subscriptions)
+	s.Dropped = b.stats.publishDropped.Load() + b.stats.qosDropped.Load() + uint64(atomic.LoadInt64(&in.InflightDropped))
+	s.Malformed = b.guard.malformed.Load() + b.guard.tooLarge.Load()
+	s.AuthFailures = b.auth.authFailures.Load()
+	s.ACLDenied = b.auth.aclDenied.Load()
+	_, s.ListenersDown = b.firstFailure()
+	if b.store != nil {
+		s.StoreErrors = b.store.errs.Load()
+	}
+	return s
+}
+
+// Server exposes the mochi server, for tests and tools that inspect it.
+func (b *Broker) Server() *mqtt.Server { return b.srv }
+
+// Stop disconnects clients, stops the listeners and flushes persistence.
+// mochi's Close can block forever on a stuck client, so it is bounded by
+// ctx: when ctx ends first, every client socket is closed by force and
+// the state is flushed anyway.
+func (b *Broker) Stop(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.started || b.stopped {
+		return nil
+	}
+	b.stopped = true
+	done := make(chan error, 1)
+	go func() { done <- b.srv.Close() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		for _, l := range b.lns {
+			l.dropConns()
+		}
+		err = fmt.Errorf("broker close did not finish before the stop deadline; client connections closed by force: %w", ctx.Err())
+		b.log.Warn().Err(err).Msg("broker stop")
+	}
+	if serr := b.closeStore(); serr != nil {
+		err = errors.Join(err, fmt.Errorf("persistence: %w", serr))
+	}
+	b.log.Info().Msg("broker stopped")
+	return err
+}
+
+func (b *Broker) closeListeners() {
+	for _, l := range b.lns {
+		l.Close(func(string) {})
+	}
+}
+
+func (b *Broker) closeStore() error {
+	if b.store == nil {
+		return nil
+	}
+	err := b.store.Close()
+	return err
+}
