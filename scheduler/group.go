@@ -88,6 +88,7 @@ type Group struct {
 	stats    GroupStats
 	timer    Timer
 	wall     func() time.Time
+	onBind   func(*Group, BindInfo)
 	// AfterPass, if set, runs at the end of every pass over the group, after
 	// all due tasks ran: where one-tick-delayed routes take their values.
 	AfterPass func()

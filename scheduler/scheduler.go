@@ -17,6 +17,10 @@ type Options struct {
 	// Epoch is the wall time at virtual time zero (Virtual only); zero uses
 	// 2000-01-01 UTC, so stamps are reproducible.
 	Epoch time.Time
+	// OnBind, if set, is told from each rate group's goroutine how its
+	// thread was set up (locked, timer slack, real-time policy), so that
+	// the runtime can log what it got.
+	OnBind func(g *Group, info BindInfo)
 }
 
 // Scheduler owns the rate groups of an application.
@@ -53,7 +57,7 @@ func (s *Scheduler) Group(name string, p Priority) *Group {
 	if g, ok := s.byKey[k]; ok {
 		return g
 	}
-	g := &Group{Name: name, Priority: p}
+	g := &Group{Name: name, Priority: p, onBind: s.opts.OnBind}
 	if s.virtual != nil {
 		g.timer, g.wall = s.virtual, s.virtual.Wall
 	} else {
@@ -105,6 +109,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 func (g *Group) loop(stop <-chan struct{}) {
 	if b, ok := g.timer.(Binder); ok {
 		g.stats.Bind = b.Bind(g.Priority)
+	}
+	if g.onBind != nil {
+		g.onBind(g, g.stats.Bind)
 	}
 	// Every member's timeline starts at the group's first deadline, one
 	// period of the fastest member from now, so start-up work is not an overrun.

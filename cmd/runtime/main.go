@@ -1,0 +1,86 @@
+// Command runtime runs Metronome applications.
+//
+//	runtime run APP.yaml          run until SIGINT/SIGTERM
+//	runtime validate APP.yaml...  check applications without running them
+//	runtime types [--json]        list the component types
+//	runtime bench timer|broker|client  measure this machine
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `usage: runtime <command> [flags] [args]
+
+Commands:
+  run APP.yaml           run an application until SIGINT or SIGTERM
+  validate APP.yaml...   check applications; print every error as file:line:col: message
+  types [--json] [TYPE]  list the component types with their signals, parameters and config keys
+  bench timer|broker|client
+                         measure timer precision, broker and client throughput on this machine
+  version                print the version
+
+Run 'runtime <command> --help' for a command's flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line and returns the exit code: 0 success, 1 a
+// failure (an invalid application, a failed run), 2 a usage mistake.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return runApp(rest, stdout, stderr)
+	case "validate":
+		return validate(rest, stdout, stderr)
+	case "types":
+		return types(rest, stdout, stderr)
+	case "bench":
+		return bench(rest, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "metronome runtime", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "runtime: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+const benchUsage = `usage: runtime bench <timer|broker|client> [flags]
+
+  timer    lateness of Metronome's timer, time.Ticker and cyclictest at a rate
+  broker   throughput and latency of the embedded broker beside mosquitto
+  client   publish throughput of the MQTT client beside raw autopaho
+
+Run 'runtime bench <name> --help' for its flags.
+`
+
+func bench(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, benchUsage)
+		return 2
+	}
+	switch args[0] {
+	case "timer":
+		return benchTimer(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, benchUsage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "runtime bench: unknown benchmark %q\n\n%s", args[0], benchUsage)
+	return 2
+}
