@@ -126,8 +126,11 @@ func (b *Broker) Start(ctx context.Context) error {
 		b.closeStore()
 		return fmt.Errorf("start broker: %w", err)
 	}
-	// mochi does not count restored retained messages.
-	atomic.StoreInt64(&b.srv.Info.Retained, int64(b.srv.Topics.Retained.Len()))
+	// mochi counts its own $SYS topics as retained messages; count the
+	// clients' ones (restored from persistence so far) instead.
+	for topic := range b.srv.Topics.Retained.GetAll() {
+		b.stats.setRetained(topic, true)
+	}
 	b.started = true
 	b.log.Info().Int("listeners", len(b.lns)).Bool("persistence", b.store != nil).Msg("broker started")
 	return nil
@@ -180,7 +183,7 @@ func (b *Broker) Stats() Stats {
 	s.Clients = atomic.LoadInt64(&in.ClientsConnected)
 	s.MessagesIn = uint64(atomic.LoadInt64(&in.MessagesReceived))
 	s.MessagesOut = uint64(atomic.LoadInt64(&in.MessagesSent))
-	s.Retained = atomic.LoadInt64(&in.Retained)
+	s.Retained = b.stats.retained.Load()
 	s.Subscriptions = atomic.LoadInt64(&in.Subscriptions)
 	s.Dropped = b.stats.publishDropped.Load() + b.stats.qosDropped.Load() + uint64(atomic.LoadInt64(&in.InflightDropped))
 	s.Malformed = b.guard.malformed.Load() + b.guard.tooLarge.Load()

@@ -2,6 +2,7 @@ package mqttbroker
 
 import (
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -16,6 +17,10 @@ type statsHook struct {
 	mqtt.HookBase
 	publishDropped atomic.Uint64 // outbound queue full (any QoS)
 	qosDropped     atomic.Uint64 // queued QoS 1/2 messages discarded (expired, session cleaned)
+	retained       atomic.Int64  // retained messages published by clients
+
+	mu     sync.Mutex
+	topics map[string]struct{} // topics holding a client's retained message
 }
 
 // ID names the hook in mochi's logs.
@@ -23,22 +28,37 @@ func (h *statsHook) ID() string { return "metronome-stats" }
 
 // Provides tells mochi which callbacks this hook implements.
 func (h *statsHook) Provides(b byte) bool {
-	return b == mqtt.OnPublishDropped || b == mqtt.OnQosDropped
+	switch b {
+	case mqtt.OnPublishDropped, mqtt.OnQosDropped, mqtt.OnRetainMessage, mqtt.OnRetainedExpired:
+		return true
+	}
+	return false
 }
 
-// OnPublishDropped counts a message that did not fit a client's queue.
-func (h *statsHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
-	h.publishDropped.Add(1)
+// OnRetainMessage follows the number of retained messages: mochi reports
+// 1 for both a new and a replaced one, so the topics are tracked here.
+func (h *statsHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64) {
+	h.setRetained(pk.TopicName, r >= 0 && len(pk.Payload) > 0)
 }
 
-// OnQosDropped counts a queued QoS 1/2 message that was discarded. A
-// session taken over by a reconnecting client hands its messages on, so
-// that is not a drop.
-func (h *statsHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
-	if cl.IsTakenOver() || pk.FixedHeader.Type != packets.Publish {
+// OnRetainedExpired counts an expired retained message out.
+func (h *statsHook) OnRetainedExpired(topic string) { h.setRetained(topic, false) }
+
+func (h *statsHook) setRetained(topic string, held bool) {
+	if strings.HasPrefix(topic, "$SYS/") {
 		return
 	}
-	h.qosDropped.Add(1)
+	h.mu.Lock()
+	if h.topics == nil {
+		h.topics = map[string]struct{}{}
+	}
+	if held {
+		h.topics[topic] = struct{}{}
+	} else {
+		delete(h.topics, topic)
+	}
+	h.retained.Store(int64(len(h.topics)))
+	h.mu.Unlock()
 }
 
 // inflightKey identifies a queued message of a client.
