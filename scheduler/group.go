@@ -51,7 +51,7 @@ type MemberStats struct {
 	Runs         uint64
 	Overruns     uint64 // runs after which the next deadline had already passed
 	Missed       uint64 // periods skipped to re-align
-	Consecutive  int    // overruns in a row, 0 after a run that kept its period
+	Consecutive  int    // runs in a row that took longer than the period themselves
 	Alarm        bool   // Consecutive reached the policy's AlarmAfter
 	Suspended    bool   // the policy suspended the task after the alarm
 	lastStart    time.Duration
@@ -158,10 +158,16 @@ func (g *Group) runDue(deadline time.Duration) {
 			s.Consecutive, m.catch = 0, 0
 			continue
 		}
-		// The next deadline has passed already: an overrun.
+		// The next deadline has passed already: an overrun. Only a run that
+		// itself took longer than its period counts towards the alarm and
+		// suspension; a task made late by others on its group is not to blame.
 		s.Overruns++
 		g.stats.Overruns++
-		s.Consecutive++
+		if s.ProcessTime >= m.period {
+			s.Consecutive++
+		} else {
+			s.Consecutive = 0
+		}
 		if s.Consecutive >= m.policy.AlarmAfter {
 			s.Alarm = true
 			if m.policy.Suspend {

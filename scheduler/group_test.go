@@ -261,3 +261,23 @@ func TestRealClockRunStopsAtTickBoundary(t *testing.T) {
 		t.Fatal("the tick in progress did not finish")
 	}
 }
+
+func TestTaskMadeLateByOthersIsNotSuspended(t *testing.T) {
+	s := New(Options{Virtual: true})
+	v := s.Virtual()
+	hog := &counter{v: v, spend: 12 * time.Millisecond}
+	victim := &counter{}
+	g := s.Group("G", Normal)
+	hm := g.Add(hog, 10*time.Millisecond, OverrunPolicy{AlarmAfter: 2, Suspend: true})
+	vm := g.Add(victim, 10*time.Millisecond, OverrunPolicy{AlarmAfter: 2, Suspend: true})
+	s.Advance(100 * time.Millisecond)
+	if !hm.Stats().Suspended {
+		t.Fatal("the task that overran its own period was not suspended")
+	}
+	if vm.Stats().Suspended || vm.Stats().Alarm {
+		t.Fatal("a task made late by another task on its group was blamed")
+	}
+	if vm.Stats().Overruns == 0 {
+		t.Fatal("the late task's overruns were not counted")
+	}
+}
