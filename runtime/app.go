@@ -27,6 +27,7 @@ type App struct {
 	Delayed     []string      // routes with a one-tick delay, "sink <- source"
 
 	all     []*Node // every component, parents before children, YAML order
+	top     map[string]*Node
 	sched   *scheduler.Scheduler
 	opts    LoadOptions
 	log     zerolog.Logger

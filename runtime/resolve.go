@@ -72,6 +72,9 @@ func (l *loader) route(e *entry, k, v *yaml.Node) {
 		}
 		return
 	}
+	if l.errs.bad[v] {
+		return // already reported: a failed ${...}
+	}
 	var ir inputRoute
 	switch v.Kind {
 	case yaml.ScalarNode:
@@ -108,6 +111,21 @@ func (l *loader) route(e *entry, k, v *yaml.Node) {
 		return
 	}
 	l.edges = append(l.edges, &edge{from: srcNode, to: node, r: r, src: src, dst: dst})
+}
+
+// outputsHint lists a component's own outputs (not the standard timing
+// signals every component has), for a route that names none of them.
+func outputsHint(n *Node) string {
+	var names []string
+	for _, p := range n.ports {
+		if p.Info().Dir == signals.Output && !isStd(p.Info().Name) {
+			names = append(names, p.Info().Name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return " (" + n.TypeName + " outputs: " + strings.Join(names, ", ") + ")"
 }
 
 func whatIs(x any) string {
@@ -174,7 +192,11 @@ func (a *App) lookup(from *Node, path string) (target any, owner *Node, remote b
 		}
 		next, ok := a.child(cur, s)
 		if !ok {
-			return nil, nil, false, fmt.Errorf("route %q: %s has no component or signal named %q%s", path, walked, s, suggest(s, a.childNames(cur)))
+			hint := suggest(s, a.childNames(cur))
+			if n, isNode := cur.(*Node); isNode && hint == "" {
+				hint = outputsHint(n)
+			}
+			return nil, nil, false, fmt.Errorf("route %q: %s has no component or signal named %q%s", path, walked, s, hint)
 		}
 		if n, isNode := next.(*Node); isNode {
 			owner = n
@@ -192,19 +214,23 @@ func (a *App) lookup(from *Node, path string) (target any, owner *Node, remote b
 func (a *App) child(cur any, name string) (any, bool) {
 	switch c := cur.(type) {
 	case nil:
-		for _, n := range a.Nodes {
-			if n.Name == name {
-				return n, true
+		if a.top == nil {
+			a.top = make(map[string]*Node, len(a.Nodes))
+			for _, n := range a.Nodes {
+				a.top[n.Name] = n
 			}
 		}
+		if n, ok := a.top[name]; ok {
+			return n, true
+		}
 	case *Node:
+		if v, ok := c.byName[name]; ok {
+			return v, true
+		}
 		for _, n := range c.Children {
 			if n.Name == name {
 				return n, true
 			}
-		}
-		if v, ok := c.byName[name]; ok {
-			return v, true
 		}
 	}
 	return nil, false
