@@ -2,8 +2,8 @@ package runtime_test
 
 import (
 	"fmt"
-	"runtime/debug"
 	goruntime "runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
