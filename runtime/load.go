@@ -2,7 +2,9 @@ package runtime
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -90,8 +92,15 @@ func (l *loader) parse(file string, data []byte) *yaml.Node {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			l.errs.add(Pos{File: file, Line: 1, Col: 1}, "", "the file is empty")
+			return nil
+		}
 		line, msg := yamlErrorLine(err)
-		l.errs.add(Pos{File: file, Line: line, Col: 1}, "", "%s", msg)
+		if strings.Contains(msg, "mapping values are not allowed") || strings.Contains(msg, "did not find expected") {
+			msg += " (check the indentation: the keys of one mapping line up, and a list item's keys line up after its dash)"
+		}
+		l.errs.add(Pos{File: file, Line: line, Col: firstCol(data, line)}, "", "%s", msg)
 		return nil
 	}
 	var extra yaml.Node
@@ -124,6 +133,17 @@ func checkTabs(file string, data []byte, e *errs) bool {
 		}
 	}
 	return found
+}
+
+// firstCol is the column of the first non-blank character of a line (1 if
+// there is none), where a syntax error the parser gives only a line for is
+// best pointed at.
+func firstCol(data []byte, line int) int {
+	lines := bytes.Split(data, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return 1
+	}
+	return len(lines[line-1]) - len(bytes.TrimLeft(lines[line-1], " ")) + 1
 }
 
 // yamlErrorLine pulls the line number out of a yaml.v3 error message.
@@ -162,7 +182,12 @@ func (l *loader) load(file string, data []byte) {
 	def := Rate{FS: DefaultFS, Priority: scheduler.Normal, Group: DefaultGroup}
 	l.applyRate(d, root, "", &def, af.FS, af.Priority, af.Group, af.Overrun)
 	if len(af.Components) == 0 {
-		l.errs.add(d.pos(root), "", "the application has no components")
+		switch at := valueAt(root, "components"); {
+		case at == nil:
+			l.errs.add(d.pos(root), "", "the application has no components (add a `components:` list)")
+		case at.Kind == yaml.SequenceNode || isNull(at):
+			l.errs.add(d.pos(at), "components", "the application has no components")
+		}
 	}
 	app.Nodes = l.components(d, af.Components, nil, def)
 	if len(l.errs.list) > 0 {
@@ -183,6 +208,32 @@ func keyPos(d *decoder, m *yaml.Node, key string) Pos {
 		}
 	}
 	return d.pos(m)
+}
+
+// valueAt returns the value node of a key in a mapping, or nil.
+func valueAt(m *yaml.Node, key string) *yaml.Node {
+	if m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// scalarAt returns the value of a scalar key in a mapping, or "".
+func scalarAt(m *yaml.Node, key string) string {
+	if m.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.ScalarNode {
+			return m.Content[i+1].Value
+		}
+	}
+	return ""
 }
 
 // applyRate overrides inherited rate settings with the ones given.
@@ -212,6 +263,22 @@ func (l *loader) applyRate(d *decoder, m *yaml.Node, path string, r *Rate, fs *f
 		r.Group = group
 	}
 	if ov != nil {
+		var om *yaml.Node
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if m.Content[i].Value == "overrun" {
+				om = m.Content[i+1]
+			}
+		}
+		bad := false
+		for _, f := range []struct {
+			key string
+			v   *int
+		}{{"catch_up", ov.CatchUp}, {"alarm_after", ov.AlarmAfter}} {
+			if f.v != nil && *f.v < 0 && om != nil {
+				l.errs.add(keyPos(d, om, f.key), joinPath(path, "overrun."+f.key), "%s must be 0 or more, got %d", f.key, *f.v)
+				bad = true
+			}
+		}
 		if ov.CatchUp != nil {
 			r.Overrun.CatchUp = *ov.CatchUp
 		}
@@ -221,7 +288,7 @@ func (l *loader) applyRate(d *decoder, m *yaml.Node, path string, r *Rate, fs *f
 		if ov.Suspend != nil {
 			r.Overrun.Suspend = *ov.Suspend
 		}
-		if err := r.Overrun.Validate(); err != nil {
+		if err := r.Overrun.Validate(); err != nil && !bad {
 			l.errs.add(keyPos(d, m, "overrun"), joinPath(path, "overrun"), "%v", err)
 		}
 	}
@@ -273,7 +340,14 @@ func includeOf(n *yaml.Node) (*yaml.Node, bool) {
 // relative to the including file.
 func (l *loader) include(d *decoder, inc, item *yaml.Node, parent *Node, inherit Rate, seen map[string]Pos) []*Node {
 	if len(item.Content) != 2 {
-		d.fail(item, "include", "an include entry has only the key \"include\"; put the component's settings in the included file")
+		at := item
+		for i := 0; i+1 < len(item.Content); i += 2 {
+			if item.Content[i].Value != "include" {
+				at = item.Content[i]
+				break
+			}
+		}
+		d.fail(at, "include", "unexpected key %q: an include entry has only the key \"include\"; put the component's settings in the included file", at.Value)
 		return nil
 	}
 	if inc.Kind != yaml.ScalarNode || inc.Value == "" {
@@ -284,9 +358,10 @@ func (l *loader) include(d *decoder, inc, item *yaml.Node, parent *Node, inherit
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(filepath.Dir(d.file), file)
 	}
-	for _, f := range l.including {
-		if f == file {
-			d.fail(inc, "include", "%s includes itself (through %s)", file, strings.Join(l.including, " -> "))
+	stack := append(l.including[:len(l.including):len(l.including)], d.file)
+	for i, f := range stack {
+		if filepath.Clean(f) == filepath.Clean(file) {
+			d.fail(inc, "include", "include cycle: %s -> %s", strings.Join(stack[i:], " -> "), file)
 			return nil
 		}
 	}
@@ -339,14 +414,18 @@ func unwrapPathError(err error) error {
 // subcomponents.
 func (l *loader) component(d *decoder, n *yaml.Node, parent *Node, inherit Rate, seen map[string]Pos) *Node {
 	var ce componentEntry
-	cd := &decoder{file: d.file, errs: l.errs, path: d.path}
-	cd.decode(n, reflect.ValueOf(&ce).Elem(), "")
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
 	parentPath := l.app.Name
 	if parent != nil {
 		parentPath = parent.Path
+	}
+	cd := &decoder{file: d.file, errs: l.errs, path: d.path}
+	if name := scalarAt(n, "name"); checkName(name) == nil {
+		// Name the component in messages about its own keys too.
+		cd.path = parentPath + "." + name
+	}
+	cd.decode(n, reflect.ValueOf(&ce).Elem(), "")
+	if n.Kind != yaml.MappingNode {
+		return nil
 	}
 	switch {
 	case ce.Name == "":
@@ -358,15 +437,17 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *Node, inherit Rate,
 	}
 	path := parentPath + "." + ce.Name
 	namePos := keyPos(d, n, "name")
-	if prev, dup := seen[ce.Name]; dup {
-		if prev.Line == 0 {
-			l.errs.add(namePos, path, "name %q is already used by a signal, parameter or alarm of %s", ce.Name, parentPath)
-		} else {
-			l.errs.add(namePos, path, "duplicate component name %q (first at %s)", ce.Name, prev)
-		}
-		return nil
+	prev, dup := seen[ce.Name]
+	switch {
+	case dup && prev.Line == 0:
+		l.errs.add(namePos, path, "name %q is already used by a signal, parameter or alarm of %s", ce.Name, parentPath)
+	case dup && prev.File == namePos.File:
+		l.errs.add(namePos, path, "duplicate component name %q (first on line %d)", ce.Name, prev.Line)
+	case dup:
+		l.errs.add(namePos, path, "duplicate component name %q (first at %s)", ce.Name, prev)
+	default:
+		seen[ce.Name] = namePos
 	}
-	seen[ce.Name] = namePos
 	cd.path = path
 	rate := inherit
 	l.applyRate(cd, n, path, &rate, ce.FS, ce.Priority, ce.Group, ce.Overrun)
@@ -385,10 +466,11 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *Node, inherit Rate,
 	declareStd(b)
 
 	cfg := typ.newConfig()
+	before := len(l.errs.list)
 	if ce.Config.Kind != 0 {
 		cd.decode(&ce.Config, reflect.ValueOf(cfg).Elem(), "config")
 	}
-	cfgOK := len(l.errs.list) == 0
+	cfgOK := len(l.errs.list) == before // mistakes elsewhere do not stop this build
 	if v, ok := cfg.(Validator); ok && cfgOK {
 		if err := v.Validate(); err != nil {
 			at := d.pos(n)
@@ -411,8 +493,12 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *Node, inherit Rate,
 		}
 		node.comp = comp
 	}
-	l.parameters(cd, node, &ce.Parameters)
-	l.alarms(cd, n, node, ce.Alarms)
+	if cfgOK {
+		// Without a build there are no declared parameters or alarms to
+		// check the entry's against.
+		l.parameters(cd, node, &ce.Parameters)
+		l.alarms(cd, n, node, ce.Alarms)
+	}
 	l.app.all = append(l.app.all, node)
 	l.entries = append(l.entries, &entry{node: node, d: cd, yaml: &ce, pos: d.pos(n), inputs: &ce.Inputs})
 	if len(ce.Components) > 0 {
@@ -441,10 +527,13 @@ func (l *loader) parameters(d *decoder, node *Node, m *yaml.Node) {
 			}
 			hint := suggest(k.Value, names)
 			if hint == "" {
-				hint = fmt.Sprintf(" (%s has %s)", node.TypeName, listOrNone(names))
+				hint = fmt.Sprintf(" (%s %s)", node.TypeName, listOrNone(names))
 			}
 			d.fail(k, "parameters", "unknown parameter %q%s", k.Value, hint)
 			continue
+		}
+		if l.errs.bad[v] {
+			continue // already reported: a failed ${...}
 		}
 		if v.Kind != yaml.ScalarNode || isNull(v) {
 			d.fail(v, key, "want a %s value, got %s", p.Info().Kind, describe(v))
@@ -463,9 +552,9 @@ func (l *loader) parameters(d *decoder, node *Node, m *yaml.Node) {
 
 func listOrNone(names []string) string {
 	if len(names) == 0 {
-		return "no parameters"
+		return "has no parameters"
 	}
-	return strings.Join(names, ", ")
+	return "parameters: " + strings.Join(names, ", ")
 }
 
 // alarms applies the entry's `alarms:` overrides.
@@ -494,13 +583,13 @@ func (l *loader) alarms(d *decoder, n *yaml.Node, node *Node, cfg map[string]ala
 		if c.Level != "" {
 			lv, err := ParseLevel(c.Level)
 			if err != nil {
-				d.fail(v, "alarms."+k.Value+".level", "%v", err)
+				d.errs.add(keyPos(d, v, "level"), d.join("alarms."+k.Value+".level"), "%v", err)
 			}
 			a.info.Level = lv
 		}
 		if c.Delay != nil {
 			if *c.Delay < 0 {
-				d.fail(v, "alarms."+k.Value+".delay", "delay must not be negative, got %s", *c.Delay)
+				d.errs.add(keyPos(d, v, "delay"), d.join("alarms."+k.Value+".delay"), "delay must not be negative, got %s", *c.Delay)
 			}
 			a.info.Delay = *c.Delay
 		}

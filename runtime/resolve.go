@@ -86,8 +86,15 @@ func (l *loader) route(e *entry, k, v *yaml.Node) {
 		return
 	}
 	r := &route{sink: k.Value, text: strings.TrimSpace(ir.Route), delayed: ir.Delay, pos: d.pos(v)}
+	if v.Kind == yaml.MappingNode {
+		r.pos = keyPos(d, v, "route") // point at the path, not the braces
+	}
 	if r.text == "" {
-		d.fail(v, key, "empty route")
+		if v.Kind == yaml.MappingNode && valueAt(v, "route") == nil {
+			d.errs.add(r.pos, d.join(key), "missing key \"route\": the routing path, for example %s.Comp.Out", l.app.Name)
+			return
+		}
+		d.errs.add(r.pos, d.join(key), "empty route")
 		return
 	}
 	node.routes = append(node.routes, r)

@@ -58,6 +58,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	if d.errs.bad[n] {
+		return // already reported: a failed ${...}
+	}
 	t := v.Type()
 	if t == nodeType {
 		v.Set(reflect.ValueOf(*n))
@@ -75,10 +78,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		if v.IsNil() {
-			v.Set(reflect.New(t.Elem()))
+		// Decode into a fresh value and keep it only if it decoded cleanly,
+		// so a value that failed is not checked again as a zero.
+		nv := reflect.New(t.Elem())
+		if !v.IsNil() {
+			nv.Elem().Set(v.Elem())
 		}
-		d.decode(n, v.Elem(), key)
+		before := len(d.errs.list)
+		d.decode(n, nv.Elem(), key)
+		if len(d.errs.list) == before {
+			v.Set(nv)
+		}
 	case reflect.Struct:
 		d.decodeStruct(n, v, key)
 	case reflect.Map:
@@ -160,23 +170,27 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, key string) {
 		return
 	}
 	fields := fieldKeys(v.Type())
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		name := k.Value
 		sub := joinKey(key, name)
-		if seen[name] {
-			d.fail(k, sub, "key given twice")
+		if line, dup := seen[name]; dup {
+			d.fail(k, sub, "key given twice (first on line %d)", line)
 			continue
 		}
-		seen[name] = true
+		seen[name] = k.Line
 		idx, ok := fields[name]
 		if !ok {
 			known := make([]string, 0, len(fields))
 			for f := range fields {
 				known = append(known, f)
 			}
-			d.fail(k, key, "unknown key %q%s", name, suggest(name, known))
+			hint := suggest(name, known)
+			if len(known) == 0 {
+				hint = " (this takes no keys)"
+			}
+			d.fail(k, key, "unknown key %q%s", name, hint)
 			continue
 		}
 		d.decode(val, v.FieldByIndex(idx), sub)
@@ -203,14 +217,14 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, key string) {
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(t))
 	}
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
-		if seen[k.Value] {
-			d.fail(k, joinKey(key, k.Value), "key given twice")
+		if line, dup := seen[k.Value]; dup {
+			d.fail(k, joinKey(key, k.Value), "key given twice (first on line %d)", line)
 			continue
 		}
-		seen[k.Value] = true
+		seen[k.Value] = k.Line
 		e := reflect.New(t.Elem()).Elem()
 		d.decode(val, e, joinKey(key, k.Value))
 		v.SetMapIndex(reflect.ValueOf(k.Value).Convert(t.Key()), e)
