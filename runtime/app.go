@@ -28,6 +28,7 @@ type App struct {
 
 	all     []*Node // every component, parents before children, YAML order
 	top     map[string]*Node
+	stats   *Node // RateGroups: one statistics component per rate group
 	sched   *scheduler.Scheduler
 	opts    LoadOptions
 	log     zerolog.Logger
@@ -72,6 +73,16 @@ func (a *App) Find(path string) (*Node, bool) {
 			return n, true
 		}
 	}
+	if a.stats != nil {
+		if path == RateGroupsName {
+			return a.stats, true
+		}
+		for _, n := range a.stats.Children {
+			if strings.TrimPrefix(n.Path, a.Name+".") == path {
+				return n, true
+			}
+		}
+	}
 	return nil, false
 }
 
@@ -90,17 +101,29 @@ func (a *App) Signal(path string) (signals.Port, bool) {
 
 // Summary is the one-line description logged at start.
 func (a *App) Summary() string {
-	var groups []string
-	for _, g := range a.sched.Groups() {
-		var fs []string
-		for _, m := range g.Members() {
-			fs = append(fs, fmt.Sprintf("%g", float64(time.Second)/float64(m.Period())))
+	type gk struct {
+		group string
+		prio  string
+	}
+	var order []gk
+	rates := map[gk][]string{}
+	for _, n := range a.all {
+		k := gk{n.Rate.Group, n.Rate.Priority.String()}
+		if _, ok := rates[k]; !ok {
+			order = append(order, k)
 		}
-		groups = append(groups, fmt.Sprintf("%s/%s[%d: %s Hz]", g.Name, g.Priority, len(g.Members()), compactRates(fs)))
+		rates[k] = append(rates[k], fmt.Sprintf("%g", n.Rate.FS))
+	}
+	var groups []string
+	for _, k := range order {
+		groups = append(groups, fmt.Sprintf("%s/%s[%d: %s Hz]", k.group, k.prio, len(rates[k]), compactRates(rates[k])))
 	}
 	return fmt.Sprintf("application %s: %d components, %d rate groups (%s), %d remote routes, %d delayed routes",
-		a.Name, len(a.all), len(a.sched.Groups()), strings.Join(groups, ", "), len(a.Remote), len(a.Delayed))
+		a.Name, len(a.all), len(order), strings.Join(groups, ", "), len(a.Remote), len(a.Delayed))
 }
+
+// RateGroups returns the component holding the rate groups' statistics.
+func (a *App) RateGroups() *Node { return a.stats }
 
 func compactRates(fs []string) string {
 	seen := map[string]bool{}

@@ -333,3 +333,33 @@ func chainApp(n, _ int) string {
 	}
 	return b.String()
 }
+
+func TestRateGroupStatisticsAreSignals(t *testing.T) {
+	app := load(t, `
+application: T
+fs: 100
+components:
+  - {name: Slow, type: Spend, parameters: {Spend: 0.012}}
+  - {name: Watch, type: Pass, fs: 1, group: Monitor, inputs: {In: T.RateGroups.Default_normal.Wakes}}
+`, runtime.LoadOptions{})
+	spendClock = app.Scheduler().Virtual()
+	app.Advance(3 * time.Second)
+	g, ok := app.Find("RateGroups.Default_normal")
+	if !ok {
+		t.Fatal("no RateGroups.Default_normal")
+	}
+	over, _ := g.Port("TotalOverruns")
+	if n, _ := over.Value().Uint(); n == 0 {
+		t.Fatal("the group's Overruns stayed 0 while a component overran every period")
+	}
+	p99, _ := g.Port("LatenessP99")
+	if p99.Quality() != signals.Good {
+		t.Fatalf("LatenessP99 quality %v, want good", p99.Quality())
+	}
+	if w := get(t, app, "T.Watch.In"); w.Quality() != signals.Good {
+		t.Fatalf("a route from a rate group's statistics delivered quality %v", w.Quality())
+	}
+	if !strings.Contains(app.Summary(), "2 components") {
+		t.Fatalf("summary counts the statistics components: %s", app.Summary())
+	}
+}

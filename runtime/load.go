@@ -97,11 +97,15 @@ func (l *loader) parse(file string, data []byte) *yaml.Node {
 			return nil
 		}
 		line, msg := yamlErrorLine(err)
-		if strings.Contains(msg, "mapping values are not allowed") || strings.Contains(msg, "did not find expected") {
-			msg += " (check the indentation: the keys of one mapping line up, and a list item's keys line up after its dash)"
+		if strings.HasPrefix(msg, "did not find expected") {
+			line = problemLine(data, line, err.Error())
 		}
+		msg += syntaxHint(msg)
 		l.errs.add(Pos{File: file, Line: line, Col: firstCol(data, line)}, "", "%s", msg)
 		return nil
+	}
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 && isNull(root.Content[0]) && root.Content[0].Value == "" {
+		root.Content = nil // "---" alone: a document with nothing in it
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -147,6 +151,9 @@ func firstCol(data []byte, line int) int {
 }
 
 // yamlErrorLine pulls the line number out of a yaml.v3 error message.
+// yaml.v3 reports the parser's "did not find expected ..." errors with the
+// zero-based line where the unfinished list or mapping began, so those are
+// moved one line down to point at that line.
 func yamlErrorLine(err error) (int, string) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	var line int
@@ -154,9 +161,44 @@ func yamlErrorLine(err error) (int, string) {
 		if i := strings.Index(msg, ": "); i >= 0 {
 			msg = msg[i+2:]
 		}
+		if strings.HasPrefix(msg, "did not find expected") {
+			line++
+		}
 		return line, msg
 	}
 	return 1, msg
+}
+
+// problemLine finds the line a parser error is really on: yaml.v3 names
+// the line where the unfinished list or mapping began, which may be far
+// above the line that broke it. The first prefix of the file, from that
+// line on, that fails with the same error ends at the culprit.
+func problemLine(data []byte, from int, full string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	end := min(len(lines), from+200) // bound the work on huge inputs
+	for k := max(from, 1); k <= end; k++ {
+		var n yaml.Node
+		err := yaml.Unmarshal(bytes.Join(lines[:k], nil), &n)
+		if err != nil && strings.HasSuffix(err.Error(), full[strings.LastIndex(full, ": ")+2:]) {
+			return k
+		}
+	}
+	return from
+}
+
+// syntaxHint says what usually causes a YAML syntax error.
+func syntaxHint(msg string) string {
+	switch {
+	case strings.Contains(msg, "expected ',' or '}'"):
+		return " (a {...} mapping is not closed, or one of its values holds a brace or colon: quote such values, for example \"${VAR}\")"
+	case strings.Contains(msg, "expected ',' or ']'"):
+		return " (a [...] list is not closed)"
+	case strings.Contains(msg, "mapping values are not allowed"),
+		strings.Contains(msg, "did not find expected key"),
+		strings.Contains(msg, "did not find expected '-' indicator"):
+		return " (check the indentation: the keys of one mapping line up, and a list item's keys line up after its dash)"
+	}
+	return ""
 }
 
 func (l *loader) load(file string, data []byte) {
@@ -165,6 +207,10 @@ func (l *loader) load(file string, data []byte) {
 		return
 	}
 	d := &decoder{file: file, errs: l.errs}
+	if root.Kind != yaml.MappingNode {
+		d.fail(root, "", "an application file is a mapping with the keys application, components, ...; got %s", describe(root))
+		return
+	}
 	var af appFile
 	d.decode(root, reflect.ValueOf(&af).Elem(), "")
 	app := l.app
@@ -190,6 +236,9 @@ func (l *loader) load(file string, data []byte) {
 		}
 	}
 	app.Nodes = l.components(d, af.Components, nil, def)
+	if len(l.errs.list) == 0 {
+		l.addGroupStats()
+	}
 	if len(l.errs.list) > 0 {
 		return // resolve routes only in a tree that built cleanly
 	}

@@ -230,6 +230,9 @@ func (a *App) child(cur any, name string) (any, bool) {
 		if n, ok := a.top[name]; ok {
 			return n, true
 		}
+		if name == RateGroupsName && a.stats != nil {
+			return a.stats, true
+		}
 	case *Node:
 		if v, ok := c.byName[name]; ok {
 			return v, true
@@ -273,7 +276,11 @@ func (l *loader) schedule() {
 	key := func(n *Node) gk { return gk{n.Rate.Group, n.Rate.Priority} }
 	var order []gk
 	members := map[gk][]*Node{}
-	for _, n := range a.all {
+	scheduled := a.all
+	if a.stats != nil {
+		scheduled = append(append([]*Node(nil), a.all...), a.stats.Children...)
+	}
+	for _, n := range scheduled {
 		k := key(n)
 		if _, ok := members[k]; !ok {
 			order = append(order, k)
@@ -331,6 +338,7 @@ func (l *loader) schedule() {
 				continue
 			}
 			n.member = g.Add(n, n.Rate.Period(), n.Rate.Overrun)
+			bindGroupStats(n, g)
 		}
 		if links := delayed[k]; len(links) > 0 {
 			g.AfterPass = func() {
