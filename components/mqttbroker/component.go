@@ -83,7 +83,7 @@ func build(b *runtime.Builder, cfg *Config) (runtime.Component, error) {
 	c.clients = u("Clients", "clients connected now")
 	c.inRate = runtime.Output[float64](b, "MessagesInPerSecond", runtime.Unit("1/s"), runtime.Desc("PUBLISH packets received from clients per second, averaged over RateWindow"))
 	c.outRate = runtime.Output[float64](b, "MessagesOutPerSecond", runtime.Unit("1/s"), runtime.Desc("PUBLISH packets sent to clients per second, averaged over RateWindow"))
-	c.dropped = u("MessagesDropped", "messages dropped since start: full client queues (QoS 0 included), discarded queued QoS 1/2, in-flight quota")
+	c.dropped = u("MessagesDroppedTotal", "messages dropped since start: full client queues (QoS 0 included), discarded queued QoS 1/2, in-flight quota")
 	c.retained = u("Retained", "retained messages held")
 	c.subs = u("Subscriptions", "subscriptions held")
 	c.malformed = u("MalformedPackets", "connections closed since start for a malformed or oversized packet")

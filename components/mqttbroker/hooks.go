@@ -61,6 +61,21 @@ func (h *statsHook) setRetained(topic string, held bool) {
 	h.mu.Unlock()
 }
 
+// OnPublishDropped counts a message that did not fit a client's queue.
+func (h *statsHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	h.publishDropped.Add(1)
+}
+
+// OnQosDropped counts a queued QoS 1/2 message that was discarded. A
+// session taken over by a reconnecting client hands its messages on, so
+// that is not a drop.
+func (h *statsHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
+	if cl.IsTakenOver() || pk.FixedHeader.Type != packets.Publish {
+		return
+	}
+	h.qosDropped.Add(1)
+}
+
 // inflightKey identifies a queued message of a client.
 type inflightKey struct {
 	client string

@@ -410,10 +410,19 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// SetDeadline sets both deadlines.
+// SetDeadline sets both deadlines. mochi calls it from the reading
+// goroutine while another one writes; gorilla's write deadline is not safe
+// to change during a write, so it waits for the write lock.
 func (c *wsConn) SetDeadline(t time.Time) error {
 	if err := c.SetReadDeadline(t); err != nil {
 		return err
 	}
 	return c.SetWriteDeadline(t)
+}
+
+// SetWriteDeadline sets the write deadline under the write lock.
+func (c *wsConn) SetWriteDeadline(t time.Time) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.Conn.SetWriteDeadline(t)
 }

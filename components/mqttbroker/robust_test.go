@@ -12,9 +12,9 @@ import (
 
 // Raw packets for robustness tests.
 var (
-	connectV5  = []byte{0x10, 0x0e, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 60, 0, 0, 1, 'x'}
-	connectV4  = []byte{0x10, 0x0d, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 1, 'y'}
-	connectV3  = []byte{0x10, 0x0f, 0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 3, 0x02, 0, 60, 0, 1, 'z'}
+	connectV5 = []byte{0x10, 0x0e, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 60, 0, 0, 1, 'x'}
+	connectV4 = []byte{0x10, 0x0d, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 1, 'y'}
+	connectV3 = []byte{0x10, 0x0f, 0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 3, 0x02, 0, 60, 0, 1, 'z'}
 	// truncatedSubscribeV5 is mochi-mqtt/server#501: a v5 SUBSCRIBE whose
 	// filter "a" lacks its subscription options byte.
 	truncatedSubscribeV5 = []byte{0x82, 0x06, 0, 1, 0, 0, 1, 'a'}
