@@ -363,3 +363,39 @@ components:
 		t.Fatalf("summary counts the statistics components: %s", app.Summary())
 	}
 }
+
+// ioType stands for an I/O component: decoupled, its output does not depend
+// on its input within a tick.
+var ioType = runtime.Define(runtime.Spec[none]{
+	Name: "IO",
+	Build: func(b *runtime.Builder, _ *none) (runtime.Component, error) {
+		b.Decoupled()
+		return &pass{in: runtime.Input[int64](b, "In"), out: runtime.Output[int64](b, "Out")}, nil
+	},
+})
+
+func TestRouteThroughDecoupledComponentIsNotALoop(t *testing.T) {
+	reg := runtime.MustRegistry(ioType, passType, counterType)
+	app, err := runtime.LoadBytes("io.yaml", []byte(`
+application: T
+components:
+  - {name: Ctrl, type: Pass, inputs: {In: T.Net.Out}}
+  - {name: Net, type: IO, inputs: {In: T.Ctrl.Out}}
+`), reg, runtime.LoadOptions{Scheduler: virtual()})
+	if err != nil {
+		t.Fatalf("a route out through an I/O component and back in was taken for a loop: %v", err)
+	}
+	if len(app.Delayed) != 0 {
+		t.Fatalf("delayed routes %v", app.Delayed)
+	}
+	// Without the decoupled component the same shape is a loop.
+	_, err = runtime.LoadBytes("loop.yaml", []byte(`
+application: T
+components:
+  - {name: Ctrl, type: Pass, inputs: {In: T.Net.Out}}
+  - {name: Net, type: Pass, inputs: {In: T.Ctrl.Out}}
+`), reg, runtime.LoadOptions{Scheduler: virtual()})
+	if err == nil || !strings.Contains(err.Error(), "routing loop without a delay: T.Ctrl.Out -> T.Net.In, T.Net.Out -> T.Ctrl.In") {
+		t.Fatalf("loop error %v", err)
+	}
+}

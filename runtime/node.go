@@ -34,7 +34,9 @@ type Node struct {
 	shared signals.Shared // copies of outputs read by other rate groups
 	std    stdSignals
 	member *scheduler.Member
-	log    zerolog.Logger
+	// decoupled: outputs do not depend on inputs within a tick (I/O).
+	decoupled bool
+	log       zerolog.Logger
 }
 
 // Component returns the component instance.
@@ -105,6 +107,14 @@ func (b *Builder) Clock() *signals.Clock { return &b.node.clock }
 // Rate returns the component's configured rate, so a component can size
 // buffers or convert intervals to ticks.
 func (b *Builder) Rate() Rate { return b.node.Rate }
+
+// Decoupled declares that the component's outputs never depend on its
+// inputs within the same tick: an I/O component whose outputs come from the
+// network and whose inputs go out to it. Such a component runs before its
+// sources when that is the only order possible, so a route through it (a
+// value published, and another subscribed and routed back) is not a routing
+// loop; what it sends then lags by at most one of its ticks.
+func (b *Builder) Decoupled() { b.node.decoupled = true }
 
 // Port declares a signal whose kind is known only from configuration (an
 // MQTT topic's `type:`, for example).

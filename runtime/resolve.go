@@ -351,7 +351,9 @@ func (l *loader) schedule() {
 }
 
 // topoSort orders nodes so that every source runs before its sinks, keeping
-// the YAML order where routes leave it free. If the routes form a loop it
+// the YAML order where routes leave it free. A decoupled component (see
+// Builder.Decoupled) is ordered after its sources when possible and before
+// them when only that breaks a cycle. If the routes form a real loop it
 // returns the loop's edges instead.
 func topoSort(nodes []*Node, deps map[*Node][]*edge) ([]*Node, []*edge) {
 	in := map[*Node]bool{}
@@ -360,27 +362,32 @@ func topoSort(nodes []*Node, deps map[*Node][]*edge) ([]*Node, []*edge) {
 	}
 	done := map[*Node]bool{}
 	var out []*Node
+	ready := func(n *Node) bool {
+		for _, e := range deps[n] {
+			if e.from == n || (in[e.from] && !done[e.from]) {
+				return false
+			}
+		}
+		return true
+	}
 	for len(out) < len(nodes) {
 		progress := false
 		for _, n := range nodes {
-			if done[n] {
-				continue
-			}
-			ready := true
-			for _, e := range deps[n] {
-				if in[e.from] && !done[e.from] && e.from != n {
-					ready = false
-					break
-				}
-				if e.from == n {
-					ready = false // routed from itself without a delay
-					break
-				}
-			}
-			if ready {
+			if !done[n] && ready(n) {
 				done[n] = true
 				out = append(out, n)
 				progress = true
+			}
+		}
+		if progress {
+			continue
+		}
+		for _, n := range nodes { // stuck: let the first decoupled component go first
+			if !done[n] && n.decoupled {
+				done[n] = true
+				out = append(out, n)
+				progress = true
+				break
 			}
 		}
 		if !progress {
@@ -415,7 +422,7 @@ func findLoop(nodes []*Node, deps map[*Node][]*edge, done map[*Node]bool) []*edg
 		seen[cur] = len(path)
 		var next *edge
 		for _, e := range deps[cur] {
-			if !done[e.from] {
+			if !done[e.from] && !e.to.decoupled {
 				next = e
 				break
 			}

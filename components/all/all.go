@@ -6,6 +6,8 @@ package all
 import (
 	"github.com/metronome-rt/metronome/components/control"
 	"github.com/metronome-rt/metronome/components/generators"
+	"github.com/metronome-rt/metronome/components/mqttbroker"
+	"github.com/metronome-rt/metronome/components/mqttclient"
 	"github.com/metronome-rt/metronome/runtime"
 )
 
@@ -14,6 +16,8 @@ func Types() []*runtime.Type {
 	return []*runtime.Type{
 		generators.Sine,
 		control.Gain,
+		mqttbroker.Type,
+		mqttclient.Type,
 	}
 }
 

@@ -76,6 +76,7 @@ type client struct {
 
 func build(b *runtime.Builder, cfg *Config) (runtime.Component, error) {
 	c := &client{cfg: *cfg, path: b.Path(), buf: make([]byte, 0, 512)}
+	b.Decoupled() // subscribe outputs come from the network, not from the publish inputs
 	out := func(name, desc string, k signals.Kind) signals.Port {
 		return b.Port(k, name, signals.Output, runtime.Desc(desc))
 	}
