@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TypeDoc is what `runtime types` prints about a component type, taken from
@@ -183,17 +185,8 @@ func defaultText(v reflect.Value) string {
 		return ""
 	}
 	switch v.Kind() {
-	case reflect.Struct, reflect.Map:
-		return ""
-	case reflect.Slice:
-		if v.Len() == 0 {
-			return ""
-		}
-		parts := make([]string, v.Len())
-		for i := range parts {
-			parts[i] = fmt.Sprint(v.Index(i).Interface())
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
+	case reflect.Struct, reflect.Map, reflect.Slice:
+		return flowYAML(v.Interface())
 	}
 	if v.Type() == durationType {
 		return time.Duration(v.Int()).String()
@@ -210,4 +203,37 @@ func (r *Registry) DescribeAll() []TypeDoc {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// flowYAML renders a default as one line of YAML, as a user would write it.
+func flowYAML(v any) string {
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
+		return ""
+	}
+	var flow func(*yaml.Node)
+	flow = func(n *yaml.Node) {
+		n.Style |= yaml.FlowStyle
+		if n.Kind == yaml.MappingNode { // leave out keys at their zero value
+			kept := n.Content[:0]
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				v := n.Content[i+1]
+				empty := v.Tag == "!!null" || (v.Kind == yaml.ScalarNode && v.Value == "") ||
+					((v.Kind == yaml.SequenceNode || v.Kind == yaml.MappingNode) && len(v.Content) == 0)
+				if !empty {
+					kept = append(kept, n.Content[i], v)
+				}
+			}
+			n.Content = kept
+		}
+		for _, c := range n.Content {
+			flow(c)
+		}
+	}
+	flow(&n)
+	out, err := yaml.Marshal(&n)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }
