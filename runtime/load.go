@@ -115,9 +115,66 @@ func (l *loader) parse(file string, data []byte) *yaml.Node {
 		l.errs.add(Pos{File: file, Line: 1, Col: 1}, "", "the file is empty")
 		return nil
 	}
+	if !checkAliases(file, &root, l.errs) {
+		return nil
+	}
 	d := &decoder{file: file, errs: l.errs}
 	interpolate(&root, l.opts.Env, d)
 	return root.Content[0]
+}
+
+// maxAliased bounds how many nodes aliases may add to a document when they
+// are expanded: far above what sharing parameter sets needs, far below what
+// exhausts memory or time.
+const maxAliased = 1 << 16
+
+// checkAliases rejects aliases that refer to a node containing them, which
+// would expand forever, and documents whose aliases add more than maxAliased
+// nodes (the "billion laughs"). Aliases that merely reuse a mapping, such as
+// a shared parameter set, pass.
+func checkAliases(file string, root *yaml.Node, e *errs) bool {
+	var count func(n *yaml.Node) int
+	count = func(n *yaml.Node) int {
+		total := 1
+		for _, c := range n.Content {
+			total += count(c)
+		}
+		return total
+	}
+	maxExpanded := count(root) + maxAliased
+	size := map[*yaml.Node]int{}
+	active := map[*yaml.Node]bool{}
+	ok := true
+	var walk func(n *yaml.Node) int
+	walk = func(n *yaml.Node) int {
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			if active[n.Alias] {
+				e.add(Pos{File: file, Line: n.Line, Col: n.Column}, "", "alias *%s refers to a node that contains it, so it would repeat forever", n.Value)
+				ok = false
+				return 1
+			}
+			return 1 + walk(n.Alias)
+		}
+		if s, done := size[n]; done {
+			return s
+		}
+		active[n] = true
+		total := 1
+		for _, c := range n.Content {
+			total += walk(c)
+			if total > maxExpanded {
+				break
+			}
+		}
+		active[n] = false
+		size[n] = min(total, maxExpanded+1)
+		return size[n]
+	}
+	if walk(root) > maxExpanded && ok {
+		e.add(Pos{File: file, Line: 1, Col: 1}, "", "the file's aliases (*name) expand it by more than %d nodes", maxAliased)
+		ok = false
+	}
+	return ok
 }
 
 // checkTabs reports tabs in indentation, which YAML forbids, at their
@@ -474,6 +531,9 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *Node, inherit Rate,
 	}
 	cd.decode(n, reflect.ValueOf(&ce).Elem(), "")
 	if n.Kind != yaml.MappingNode {
+		if isNull(n) { // a lone dash: decoding reported nothing
+			l.errs.add(d.pos(n), d.path, "empty list item: a component needs at least `name:` and `type:`")
+		}
 		return nil
 	}
 	switch {
