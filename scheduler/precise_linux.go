@@ -25,10 +25,10 @@ const (
 	// stop channel goes unnoticed. Waking 50 times a second costs a few
 	// hundredths of a percent of a core.
 	sliceMax = 20 * time.Millisecond
-	// fifoPriority is the SCHED_FIFO priority asked for High: above the
-	// kernel's default for threaded interrupt handlers (50) would starve
-	// them, so stay just below it.
-	fifoPriority = 40
+	// FIFOPriority is the SCHED_FIFO priority Bind asks for High: below
+	// the kernel's threaded interrupt handlers (50), which it must not
+	// starve, and above every SCHED_OTHER thread.
+	FIFOPriority = 40
 )
 
 // PreciseTimer is the timer for rate groups on Linux: absolute deadlines on
@@ -134,7 +134,7 @@ func bindThread(p Priority) BindInfo {
 		attr := unix.SchedAttr{
 			Size:     unix.SizeofSchedAttr,
 			Policy:   unix.SCHED_FIFO,
-			Priority: fifoPriority,
+			Priority: FIFOPriority,
 			// Threads this one creates start at SCHED_OTHER.
 			Flags: unix.SCHED_FLAG_RESET_ON_FORK,
 		}

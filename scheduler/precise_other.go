@@ -18,6 +18,10 @@ var sleepTimers sync.Pool
 // two, so the sleep ends earlier there, and only the spin is precise.
 const DefaultSpinMargin = 2 * time.Millisecond
 
+// FIFOPriority is the SCHED_FIFO priority Bind asks for High on Linux;
+// elsewhere no real-time policy is asked for.
+const FIFOPriority = 40
+
 // PreciseTimer is the portable timer used off Linux: a Go timer to
 // SpinMargin before the deadline, then a spin on the monotonic clock. It is
 // as precise as the Linux timer only when the Go timer is on time, and

@@ -22,19 +22,23 @@ import (
 	"github.com/metronome-rt/metronome/scheduler"
 )
 
-const benchTimerUsage = `usage: runtime bench timer [--rate HZ] [--duration D] [--json] [--gc-load]
+const benchTimerUsage = `usage: runtime bench timer [--rate HZ] [--duration D] [--json] [--gc-load] [--priority P]
 
 Measures, one after the other, how late periodic wake-ups are on this machine:
 Metronome's precise timer on a bound thread (the way a rate group waits),
 Go's time.Ticker, and cyclictest (Debian package rt-tests) when it is on PATH,
-each for the whole duration at the same rate and at the normal (SCHED_OTHER)
-priority. A user runs it on new controller hardware to learn what rate it holds.
+each for the whole duration at the same rate. A user runs it on new controller
+hardware to learn what rate it holds.
 
   --rate HZ      ticks per second (default 1000)
   --duration D   time per contender: 10s, 1m, or seconds (default 10s)
   --json         print one JSON object instead of the table
   --gc-load      allocate about 50 MB/s (8 MB live) in another goroutine while
                  the Go contenders run, so the garbage collector runs ~6 times a second
+  --priority P   the rate-group priority metronome binds with: low, normal
+                 (default; SCHED_OTHER, as is cyclictest) or high (SCHED_FIFO
+                 for the timing thread when permitted, and cyclictest then runs
+                 at the same SCHED_FIFO priority); time.Ticker stays as it is
 
 Lateness is the wake-up time minus the absolute deadline (start + k*period),
 in µs. Missed counts whole periods skipped because a wake-up came more than a
@@ -54,7 +58,8 @@ type timerResult struct {
 	Missed uint64  `json:"missed"`
 	CPU    float64 `json:"cpu_pct"`
 
-	note string // shown under the table
+	note     string // shown under the table
+	realTime bool   // metronome: SCHED_FIFO was granted
 }
 
 type timerReport struct {
@@ -78,6 +83,12 @@ func benchTimer(args []string, stdout, stderr io.Writer) int {
 	})
 	asJSON := fs.Bool("json", false, "")
 	gcLoad := fs.Bool("gc-load", false, "")
+	prio := scheduler.Normal
+	fs.Func("priority", "", func(s string) error {
+		p, err := scheduler.ParsePriority(s)
+		prio = p
+		return err
+	})
 	usage := func(msg string) int {
 		if msg != "" {
 			fmt.Fprintf(stderr, "runtime bench timer: %s\n", msg)
@@ -120,7 +131,8 @@ func benchTimer(args []string, stdout, stderr io.Writer) int {
 		load = startGCLoad()
 	}
 	progress("metronome")
-	rep.Results = append(rep.Results, measureMetronome(period, dur, load))
+	met := measureMetronome(period, dur, prio, load)
+	rep.Results = append(rep.Results, met)
 	progress("time.Ticker")
 	rep.Results = append(rep.Results, measureTicker(period, dur, load))
 	if load != nil {
@@ -131,7 +143,7 @@ func benchTimer(args []string, stdout, stderr io.Writer) int {
 		notes = append(notes, "cyclictest: not on PATH (Debian package rt-tests), so not measured")
 	} else {
 		progress("cyclictest")
-		r, err := measureCyclictest(path, period, dur)
+		r, err := measureCyclictest(path, period, dur, met.realTime)
 		if err != nil {
 			notes = append(notes, "cyclictest: "+err.Error())
 		} else {
@@ -174,6 +186,13 @@ func benchTimer(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
 // parseSeconds reads a Go duration ("10s", "1m30s") or a number of seconds.
 func parseSeconds(s string) (time.Duration, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
@@ -204,7 +223,7 @@ func cpuPercent(cpu, elapsed time.Duration) float64 {
 
 // measureMetronome runs the loop a rate group runs: a bound thread waits
 // for start + k*period with the precise timer and skips missed periods.
-func measureMetronome(period, dur time.Duration, load *gcLoader) timerResult {
+func measureMetronome(period, dur time.Duration, prio scheduler.Priority, load *gcLoader) timerResult {
 	res := timerResult{Name: "metronome"}
 	done := make(chan struct{})
 	var h scheduler.Histogram
@@ -212,7 +231,8 @@ func measureMetronome(period, dur time.Duration, load *gcLoader) timerResult {
 		defer close(done)
 		// The goroutine ends locked, so the Go runtime ends its tuned thread.
 		t := scheduler.NewPreciseTimer()
-		info := t.(scheduler.Binder).Bind(scheduler.Normal)
+		info := t.(scheduler.Binder).Bind(prio)
+		res.realTime = info.RealTime
 		gc0 := gcCycles()
 		cpu0 := scheduler.ThreadCPUTime()
 		start := t.Now()
@@ -309,10 +329,11 @@ func measureTicker(period, dur time.Duration, load *gcLoader) timerResult {
 }
 
 // measureCyclictest runs cyclictest for the same number of periods, one
-// thread at SCHED_OTHER like our default, without its system tuning (it
-// would otherwise pin /dev/cpu_dma_latency to 0 for its run only), and
-// reads its histogram of 1 µs buckets.
-func measureCyclictest(path string, period, dur time.Duration) (timerResult, error) {
+// thread at SCHED_OTHER like our default (or at metronome's SCHED_FIFO
+// priority when metronome got it), without its system tuning (it would
+// otherwise pin /dev/cpu_dma_latency to 0 for its run only), and reads its
+// histogram of 1 µs buckets.
+func measureCyclictest(path string, period, dur time.Duration, fifo bool) (timerResult, error) {
 	res := timerResult{Name: "cyclictest"}
 	intervalUS := int64(math.Round(float64(period) / float64(time.Microsecond)))
 	if intervalUS < 1 {
@@ -328,10 +349,15 @@ func measureCyclictest(path string, period, dur time.Duration) (timerResult, err
 	if maxUS < 10000 {
 		maxUS = 10000
 	}
-	args := []string{"-q", "-t1", "--policy=other", "--default-system",
+	policy := []string{"--policy=other"}
+	if fifo {
+		policy = []string{"--policy=fifo", "-p", strconv.Itoa(scheduler.FIFOPriority)}
+		res.note = joinNote(res.note, fmt.Sprintf("SCHED_FIFO priority %d", scheduler.FIFOPriority))
+	}
+	args := append(policy, "-q", "-t1", "--default-system",
 		"-i", strconv.FormatInt(intervalUS, 10),
 		"-l", strconv.FormatInt(loops, 10),
-		"-h", strconv.FormatInt(maxUS, 10)}
+		"-h", strconv.FormatInt(maxUS, 10))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*dur+30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
