@@ -296,6 +296,7 @@ type subTopic struct {
 	commLost bool
 
 	box            runtime.Latest[rxMsg]
+	taken          uint64 // messages the ticks latched
 	nCount, nBytes atomic.Uint64
 }
 
@@ -339,6 +340,7 @@ func (s *subTopic) latch(t runtime.Tick, lost bool) {
 			}
 			o.SetValue(m.vals[i], q, t.Wall.UnixNano())
 		}
+		s.taken++
 		s.topicSig.Set(m.topic)
 		s.got, s.lastRx, s.commLost = true, t.Mono, false
 		s.count.Set(s.nCount.Load())

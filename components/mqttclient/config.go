@@ -61,6 +61,11 @@ type Config struct {
 	// PublishTimeout bounds the wait for the broker's acknowledgement of a
 	// QoS 1/2 message before it is sent again.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// ReceiveMaximum is how many QoS 1/2 messages the broker may send
+	// before the client acknowledges them (MQTT 5 Receive Maximum); it also
+	// sizes the client library's receive buffer, so an incoming flood costs
+	// bounded memory.
+	ReceiveMaximum int `yaml:"receive_maximum"`
 	// Queue holds outgoing messages until the broker acknowledges them.
 	Queue QueueConfig `yaml:"queue"`
 	// Publish are the topics the client publishes; each is an input signal
@@ -233,6 +238,7 @@ func Defaults() Config {
 		CleanStart:     true,
 		SignalTimeout:  time.Second,
 		PublishTimeout: 10 * time.Second,
+		ReceiveMaximum: 64,
 		Status:         StatusConfig{Online: "online", Offline: "offline", QoS: 1},
 		Queue:          QueueConfig{Limit: 10000, HandOff: 4096},
 	}
@@ -279,6 +285,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PublishTimeout <= 0 {
 		add("publish_timeout %v: must be positive", c.PublishTimeout)
+	}
+	if c.ReceiveMaximum < 1 || c.ReceiveMaximum > 65535 {
+		add("receive_maximum %d: want 1 to 65535", c.ReceiveMaximum)
 	}
 	if c.Queue.Limit < 1 {
 		add("queue: limit %d: want at least 1", c.Queue.Limit)

@@ -204,6 +204,17 @@ func (c *client) Start(ctx context.Context) error {
 			},
 		},
 	}
+	// Receive Maximum bounds the QoS 1/2 messages the broker sends ahead of
+	// our acknowledgements, and paho sizes its receive buffer by it, so a
+	// flood costs bounded memory here and waits at the broker instead.
+	rm := uint16(cfg.ReceiveMaximum)
+	ac.ConnectPacketBuilder = func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
+		if cp.Properties == nil {
+			cp.Properties = &paho.ConnectProperties{}
+		}
+		cp.Properties.ReceiveMaximum = &rm
+		return cp, nil
+	}
 	if st := cfg.Status; st.Topic != "" {
 		ac.WillMessage = &paho.WillMessage{Topic: st.Topic, Payload: []byte(st.Offline), QoS: byte(st.QoS), Retain: true}
 	}
