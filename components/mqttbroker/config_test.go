@@ -1,0 +1,133 @@
+package mqttbroker
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/metronome-rt/metronome/runtime"
+)
+
+func TestValidateRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"anonymous on all interfaces", func(c *Config) { c.Listeners[0].Address = "0.0.0.0" }, "allow_anonymous_remote: true"},
+		{"anonymous on a LAN address", func(c *Config) { c.Listeners[0].Address = "192.168.1.10" }, "reachable from the network"},
+		{"remote opt-in without anonymous", func(c *Config) { c.AllowAnonymous = false; c.AllowAnonymousRemote = true; c.Users = []UserConfig{{Name: "u", Password: "p"}} }, "has no effect"},
+		{"no users, no anonymous", func(c *Config) { c.AllowAnonymous = false }, "no client could connect"},
+		{"empty acl", func(c *Config) { c.ACL = nil }, "every publish and subscribe would be denied"},
+		{"bad access", func(c *Config) { c.ACL[0].Access = "all" }, `unknown access "all"`},
+		{"bad filter", func(c *Config) { c.ACL[0].Topic = "a/#/b" }, "# must be a whole, last level"},
+		{"unknown rule user", func(c *Config) { c.ACL[0].User = "ghost" }, `"ghost" is not in users`},
+		{"unknown listener type", func(c *Config) { c.Listeners[0].Type = "quic" }, `unknown listener type "quic"`},
+		{"tls without files", func(c *Config) { c.Listeners[0].Type = TypeTLS }, "needs tls.cert_file and tls.key_file"},
+		{"client cert without ca", func(c *Config) {
+			c.Listeners[0].Type = TypeTLS
+			c.Listeners[0].TLS = &TLSConfig{CertFile: "c", KeyFile: "k", RequireClientCert: true}
+		}, "needs tls.ca_file"},
+		{"ws without origins", func(c *Config) { c.Listeners[0].Type = TypeWS }, "allowed_origins"},
+		{"origins on tcp", func(c *Config) { c.Listeners[0].AllowedOrigins = []string{"*"} }, "only ws and wss listeners check origins"},
+		{"duplicate port", func(c *Config) {
+			c.Listeners[0].Port = 1883
+			c.Listeners = append(c.Listeners, c.Listeners[0])
+		}, "also used by listeners[0]"},
+		{"port out of range", func(c *Config) { c.Listeners[0].Port = 70000 }, "70000 is not a TCP port"},
+		{"two passwords", func(c *Config) { c.Users = []UserConfig{{Name: "u", Password: "a", PasswordFile: "f"}} }, "exactly one of"},
+		{"bad hash", func(c *Config) { c.Users = []UserConfig{{Name: "u", PasswordHash: "md5$x"}} }, "runtime passwd"},
+		{"weak hash", func(c *Config) { c.Users = []UserConfig{{Name: "u", PasswordHash: "pbkdf2-sha256$1000$c2FsdHNhbHQ$AAAA"}} }, "iterations"},
+		{"tiny packets", func(c *Config) { c.MaxPacketSize = 10 }, "too small"},
+		{"negative expiry", func(c *Config) { c.MessageExpiry = -time.Second }, "negative"},
+		{"persistence without dir", func(c *Config) { c.Persistence = &PersistenceConfig{} }, "persistence.dir"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := openConfig()
+			tc.mod(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateAccepts(t *testing.T) {
+	c := openConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.Listeners[0].Address = "0.0.0.0"
+	c.AllowAnonymousRemote = true
+	if err := c.Validate(); err != nil {
+		t.Fatalf("explicit remote anonymous opt-in refused: %v", err)
+	}
+	d := DefaultConfig()
+	d.Users = []UserConfig{{Name: "u", Password: "p"}}
+	d.ACL = []ACLRule{{User: "*", Topic: "#", Access: "readwrite"}}
+	d.Listeners[0].Address = "0.0.0.0" // users only: remote is fine
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExampleLoads(t *testing.T) {
+	reg := runtime.MustRegistry(Type)
+	app := "application: Plant\nfs: 10\ncomponents:\n  - " + strings.ReplaceAll(Example, "\n", "\n    ") + "\n"
+	if _, err := runtime.LoadBytes("example.yaml", []byte(app), reg, runtime.LoadOptions{}); err != nil {
+		t.Fatalf("Example does not load:\n%s\n%v", app, err)
+	}
+	// The README's example is the same text.
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), Example) {
+		t.Fatal("README.md does not contain the package Example verbatim")
+	}
+}
+
+func TestCovers(t *testing.T) {
+	for _, tc := range []struct {
+		rule, sub string
+		want      bool
+	}{
+		{"#", "a", true}, {"#", "a/b/c", true}, {"#", "#", true}, {"#", "$SYS/x", false},
+		{"a/#", "a", true}, {"a/#", "a/b", true}, {"a/#", "a/#", true}, {"a/#", "b", false},
+		{"a/+", "a/b", true}, {"a/+", "a/+", true}, {"a/+", "a/#", false}, {"a/+", "a/b/c", false},
+		{"a/b", "a/b", true}, {"a/b", "a/+", false}, {"a/b", "a/b/c", false}, {"a/b/c", "a/b", false},
+		{"+/b", "$SYS/b", false}, {"$SYS/#", "$SYS/broker/uptime", true}, {"+", "", true},
+	} {
+		if got := covers(tc.rule, tc.sub); got != tc.want {
+			t.Errorf("covers(%q, %q) = %v, want %v", tc.rule, tc.sub, got, tc.want)
+		}
+	}
+}
+
+func TestHashRoundTrip(t *testing.T) {
+	h, err := HashPassword("pw", MinHashIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph, err := parseHash(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &account{hash: ph}
+	if !a.check([]byte("pw")) || a.check([]byte("pW")) || a.check(nil) {
+		t.Fatal("hash check wrong")
+	}
+	dir := t.TempDir()
+	f := filepath.Join(dir, "h")
+	os.WriteFile(f, []byte(h+"\n"), 0o600)
+	acc, err := loadAccounts([]UserConfig{{Name: "u", PasswordFile: f}})
+	if err != nil || !acc["u"].check([]byte("pw")) {
+		t.Fatalf("password_file holding a hash: %v", err)
+	}
+	if _, err := loadAccounts([]UserConfig{{Name: "u", PasswordFile: filepath.Join(dir, "missing")}}); err == nil {
+		t.Fatal("missing password_file accepted")
+	}
+}
