@@ -18,7 +18,11 @@ func TestValidateRejects(t *testing.T) {
 	}{
 		{"anonymous on all interfaces", func(c *Config) { c.Listeners[0].Address = "0.0.0.0" }, "allow_anonymous_remote: true"},
 		{"anonymous on a LAN address", func(c *Config) { c.Listeners[0].Address = "192.168.1.10" }, "reachable from the network"},
-		{"remote opt-in without anonymous", func(c *Config) { c.AllowAnonymous = false; c.AllowAnonymousRemote = true; c.Users = []UserConfig{{Name: "u", Password: "p"}} }, "has no effect"},
+		{"remote opt-in without anonymous", func(c *Config) {
+			c.AllowAnonymous = false
+			c.AllowAnonymousRemote = true
+			c.Users = []UserConfig{{Name: "u", Password: "p"}}
+		}, "has no effect"},
 		{"no users, no anonymous", func(c *Config) { c.AllowAnonymous = false }, "no client could connect"},
 		{"empty acl", func(c *Config) { c.ACL = nil }, "every publish and subscribe would be denied"},
 		{"bad access", func(c *Config) { c.ACL[0].Access = "all" }, `unknown access "all"`},
@@ -39,7 +43,9 @@ func TestValidateRejects(t *testing.T) {
 		{"port out of range", func(c *Config) { c.Listeners[0].Port = 70000 }, "70000 is not a TCP port"},
 		{"two passwords", func(c *Config) { c.Users = []UserConfig{{Name: "u", Password: "a", PasswordFile: "f"}} }, "exactly one of"},
 		{"bad hash", func(c *Config) { c.Users = []UserConfig{{Name: "u", PasswordHash: "md5$x"}} }, "runtime passwd"},
-		{"weak hash", func(c *Config) { c.Users = []UserConfig{{Name: "u", PasswordHash: "pbkdf2-sha256$1000$c2FsdHNhbHQ$AAAA"}} }, "iterations"},
+		{"weak hash", func(c *Config) {
+			c.Users = []UserConfig{{Name: "u", PasswordHash: "pbkdf2-sha256$1000$c2FsdHNhbHQ$AAAA"}}
+		}, "iterations"},
 		{"tiny packets", func(c *Config) { c.MaxPacketSize = 10 }, "too small"},
 		{"negative expiry", func(c *Config) { c.MessageExpiry = -time.Second }, "negative"},
 		{"persistence without dir", func(c *Config) { c.Persistence = &PersistenceConfig{} }, "persistence.dir"},
