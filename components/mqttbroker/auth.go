@@ -192,6 +192,7 @@ type authHook struct {
 
 	authFailures atomic.Uint64
 	aclDenied    atomic.Uint64
+	willDenied   atomic.Uint64 // CONNECTs refused for a will on a topic the client may not write
 }
 
 func newAuthHook(cfg *Config, accounts map[string]*account) *authHook {
@@ -217,18 +218,23 @@ func (h *authHook) Provides(b byte) bool {
 
 // OnConnectAuthenticate accepts a known user with the right password, or a
 // client without username and password when anonymous access is allowed.
+// A will message is checked against the ACL here too: mochi publishes wills
+// without an ACL check, so a client could otherwise write, through its will,
+// to a topic it may not publish to.
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	user, pass := pk.Connect.Username, pk.Connect.Password
 	if len(user) == 0 && len(pass) == 0 && !pk.Connect.UsernameFlag {
-		if h.anonymous {
-			return true
+		if !h.anonymous {
+			h.authFailures.Add(1)
+			return false
 		}
+	} else if a, ok := h.accounts[string(user)]; !ok || !a.check(pass) {
 		h.authFailures.Add(1)
 		return false
 	}
-	a, ok := h.accounts[string(user)]
-	if !ok || !a.check(pass) {
-		h.authFailures.Add(1)
+	if pk.Connect.WillFlag && !h.allowed(user, cl.ID, pk.Connect.WillTopic, accessWrite) {
+		h.aclDenied.Add(1)
+		h.willDenied.Add(1)
 		return false
 	}
 	return true
@@ -241,18 +247,22 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if write {
 		need = accessWrite
 	}
-	user := cl.Properties.Username
-	for i := range h.rules {
-		r := &h.rules[i]
-		if !r.matchesClient(user, cl.ID) || !covers(r.filter, topic) {
-			continue
-		}
-		if r.access&need != 0 {
-			return true
-		}
-		break
+	if h.allowed(cl.Properties.Username, cl.ID, topic, need) {
+		return true
 	}
 	h.aclDenied.Add(1)
+	return false
+}
+
+// allowed applies the rules: the first that matches decides.
+func (h *authHook) allowed(user []byte, id, topic string, need uint8) bool {
+	for i := range h.rules {
+		r := &h.rules[i]
+		if !r.matchesClient(user, id) || !covers(r.filter, topic) {
+			continue
+		}
+		return r.access&need != 0
+	}
 	return false
 }
 

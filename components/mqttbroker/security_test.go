@@ -255,3 +255,20 @@ func TestWebSocketOrigins(t *testing.T) {
 		t.Fatalf("wsRefused = %d, want 1", b.wsRefused.Load())
 	}
 }
+
+// TestWillTopicNeedsWriteAccess: mochi publishes wills without an ACL check,
+// so a will on a topic the client may not write is refused at CONNECT.
+func TestWillTopicNeedsWriteAccess(t *testing.T) {
+	b := startBroker(t, authConfig(t))
+	addr := b.Addrs()[0]
+	_, ca, err := dial(t, addr, clientOpts{id: "b-will", user: "bob", pass: "bob-secret", clean: true, will: &willOpt{"plant/heater/cmd", "on"}})
+	if err == nil || ca == nil || ca.ReasonCode < 0x80 {
+		t.Fatalf("bob with a will on plant/heater/cmd: want a refused CONNACK, got %v, %v", ca, err)
+	}
+	if b.auth.willDenied.Load() != 1 {
+		t.Fatalf("willDenied = %d, want 1", b.auth.willDenied.Load())
+	}
+	if _, _, err := dial(t, addr, clientOpts{id: "a-will", user: "alice", pass: "alice-secret", clean: true, will: &willOpt{"plant/alice/status", "offline"}}); err != nil {
+		t.Fatalf("alice with a will on plant/#: %v", err)
+	}
+}

@@ -1,0 +1,103 @@
+package mqttbroker
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+)
+
+func TestSysTopics(t *testing.T) {
+	b := startBroker(t, openConfig())
+	c := mustDial(t, b.Addrs()[0], clientOpts{id: newID("sys"), clean: true})
+	c.sub(t, "$SYS/broker/version", 0)
+	c.expect(t, "$SYS/broker/version", "2.7.9")
+}
+
+func TestMaxClients(t *testing.T) {
+	cfg := openConfig()
+	cfg.MaxClients = 1
+	b := startBroker(t, cfg)
+	mustDial(t, b.Addrs()[0], clientOpts{id: "first", clean: true})
+	_, ca, err := dial(t, b.Addrs()[0], clientOpts{id: "second", clean: true})
+	if err == nil || ca == nil || ca.ReasonCode != 0x89 {
+		t.Fatalf("second client: want CONNACK 0x89 (server busy), got %v, %v", ca, err)
+	}
+}
+
+// TestStopFlushesEvenPastTheDeadline stops with a context that has already
+// ended: Stop must not wait for mochi and must still flush the state.
+func TestStopFlushesEvenPastTheDeadline(t *testing.T) {
+	cfg := openConfig()
+	cfg.Persistence = &PersistenceConfig{Dir: t.TempDir(), SyncInterval: 3600e9}
+	b := startBroker(t, cfg)
+	c := mustDial(t, b.Addrs()[0], clientOpts{id: newID("p"), clean: true})
+	if _, err := c.pub(t, "keep/me", []byte("v"), 1, true); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = b.Stop(ctx) // may report that Close did not finish in time
+	b2 := startBroker(t, cfg)
+	if got := b2.Stats().Retained; got != 1 {
+		t.Fatalf("retained after a stop past its deadline = %d, want 1", got)
+	}
+	s := mustDial(t, b2.Addrs()[0], clientOpts{id: newID("s"), clean: true})
+	s.sub(t, "keep/#", 1)
+	s.expect(t, "keep/me", "v")
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestProbeBeforeConnectIsNotAWarning: a health probe that opens and
+// closes a socket logs nothing at info or above; a malformed packet warns.
+func TestProbeBeforeConnectIsNotAWarning(t *testing.T) {
+	var buf syncBuf
+	cfg := openConfig()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	b := NewBroker(cfg, zerolog.New(&buf).Level(zerolog.InfoLevel))
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop(context.Background())
+	start := len(buf.String())
+	for i := 0; i < 5; i++ {
+		c, err := net.Dial("tcp", b.Addrs()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	// A client that completes a round trip after the probes proves they
+	// were handled.
+	good := newGoodClient(t, b.Addrs()[0])
+	good.roundTrip(t)
+	if logs := buf.String()[start:]; strings.Contains(logs, `"level":"warn"`) || strings.Contains(logs, `"level":"error"`) || strings.Contains(logs, "EOF") {
+		t.Fatalf("probes logged at info or above:\n%s", logs)
+	}
+	sendRaw(t, b.Addrs()[0], connectV5, truncatedSubscribeV5)
+	waitFor(t, "the malformed packet warning", func() bool {
+		return strings.Contains(buf.String(), `"level":"warn"`) && strings.Contains(buf.String(), "malformed packet")
+	})
+}
