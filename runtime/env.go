@@ -20,7 +20,7 @@ func interpolate(n *yaml.Node, env Env, d *decoder) {
 		out, err := expand(n.Value, env)
 		if err != nil {
 			d.fail(n, "", "%v", err)
-			d.errs.markBad(n)
+			n.Tag = badTag
 			return
 		}
 		if out != n.Value {

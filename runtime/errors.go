@@ -69,20 +69,7 @@ func (es ConfigErrors) sorted() ConfigErrors {
 }
 
 // errs collects ConfigErrors during a load.
-type errs struct {
-	list ConfigErrors
-	// bad holds scalars whose ${...} could not be expanded: the mistake is
-	// reported once, where the variable is named, and the value is then
-	// left alone rather than reported again as a wrong value.
-	bad map[any]bool
-}
-
-func (c *errs) markBad(n any) {
-	if c.bad == nil {
-		c.bad = map[any]bool{}
-	}
-	c.bad[n] = true
-}
+type errs struct{ list ConfigErrors }
 
 func (c *errs) add(pos Pos, path, format string, args ...any) {
 	c.list = append(c.list, &ConfigError{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})

@@ -2,11 +2,13 @@ package runtime_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/metronome-rt/metronome/components/all"
 	"github.com/metronome-rt/metronome/runtime"
@@ -60,7 +62,12 @@ func FuzzLoad(f *testing.F) {
 			Scheduler: scheduler.Options{Virtual: true},
 			ReadFile:  read,
 		}
+		// A load that never ends is a failure too; panicking records the input.
+		watchdog := time.AfterFunc(20*time.Second, func() {
+			panic(fmt.Sprintf("LoadBytes(%s) ran for 20s on %q", name, data))
+		})
 		app, err := runtime.LoadBytes(name, data, reg, opts)
+		watchdog.Stop()
 		if err == nil {
 			if app == nil || app.Name == "" || len(app.All()) == 0 {
 				t.Fatalf("loaded without error but the application is empty: %+v", app)

@@ -274,6 +274,8 @@ func (l *loader) load(file string, data []byte) {
 	app.File = file
 	app.Description = af.Description
 	switch {
+	case af.Application == "" && badAt(root, "application"):
+		// reported where the variable is named
 	case af.Application == "":
 		l.errs.add(d.pos(root), "", "missing key \"application\": the application's name, which absolute routing paths start with")
 	default:
@@ -327,6 +329,12 @@ func valueAt(m *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// badAt reports whether a key's value is a ${...} that failed to expand.
+func badAt(m *yaml.Node, key string) bool {
+	v := valueAt(m, key)
+	return v != nil && isBad(v)
 }
 
 // scalarAt returns the value of a scalar key in a mapping, or "".
@@ -456,6 +464,9 @@ func (l *loader) include(d *decoder, inc, item *yaml.Node, parent *Node, inherit
 		d.fail(at, "include", "unexpected key %q: an include entry has only the key \"include\"; put the component's settings in the included file", at.Value)
 		return nil
 	}
+	if isBad(inc) {
+		return nil // reported where the variable is named
+	}
 	if inc.Kind != yaml.ScalarNode || inc.Value == "" {
 		d.fail(inc, "include", "want a file path, got %s", describe(inc))
 		return nil
@@ -537,6 +548,8 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *Node, inherit Rate,
 		return nil
 	}
 	switch {
+	case ce.Name == "" && badAt(n, "name"):
+		return nil // reported where the variable is named
 	case ce.Name == "":
 		l.errs.add(d.pos(n), d.path, "component without a name (every component needs `name:`)")
 		return nil
@@ -562,6 +575,8 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *Node, inherit Rate,
 	l.applyRate(cd, n, path, &rate, ce.FS, ce.Priority, ce.Group, ce.Overrun)
 	typ, ok := l.reg.Lookup(ce.Type)
 	switch {
+	case ce.Type == "" && badAt(n, "type"):
+		return nil // reported where the variable is named
 	case ce.Type == "":
 		l.errs.add(d.pos(n), path, "missing key \"type\": the component type (see `runtime types`)")
 		return nil
@@ -618,7 +633,7 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *Node, inherit Rate,
 
 // parameters applies the entry's `parameters:` to the declared parameters.
 func (l *loader) parameters(d *decoder, node *Node, m *yaml.Node) {
-	if m.Kind == 0 || isNull(m) {
+	if m.Kind == 0 || isNull(m) || isBad(m) {
 		return
 	}
 	if m.Kind != yaml.MappingNode {
@@ -641,7 +656,7 @@ func (l *loader) parameters(d *decoder, node *Node, m *yaml.Node) {
 			d.fail(k, "parameters", "unknown parameter %q%s", k.Value, hint)
 			continue
 		}
-		if l.errs.bad[v] {
+		if isBad(v) {
 			continue // already reported: a failed ${...}
 		}
 		if v.Kind != yaml.ScalarNode || isNull(v) {

@@ -33,7 +33,7 @@ type edge struct {
 func (l *loader) resolve() {
 	for _, e := range l.entries {
 		m := e.inputs
-		if m.Kind == 0 || isNull(m) {
+		if m.Kind == 0 || isNull(m) || isBad(m) {
 			continue
 		}
 		if m.Kind != yaml.MappingNode {
@@ -72,7 +72,7 @@ func (l *loader) route(e *entry, k, v *yaml.Node) {
 		}
 		return
 	}
-	if l.errs.bad[v] {
+	if isBad(v) {
 		return // already reported: a failed ${...}
 	}
 	var ir inputRoute

@@ -58,13 +58,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	if d.errs.bad[n] {
-		return // already reported: a failed ${...}
-	}
 	t := v.Type()
 	if t == nodeType {
-		v.Set(reflect.ValueOf(*n))
+		v.Set(reflect.ValueOf(*n)) // a copy keeps a bad mark: it is in the tag
 		return
+	}
+	if isBad(n) {
+		return // already reported: a failed ${...}
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerT) {
 		if err := v.Addr().Interface().(nodeUnmarshaler).UnmarshalYAML(n); err != nil {
@@ -116,6 +116,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 		d.decodeScalar(n, v, key)
 	}
 }
+
+// badTag marks a scalar whose ${...} could not be expanded: the mistake is
+// reported once, where the variable is named, and the value is then left
+// alone rather than reported again as a wrong value. A tag, unlike a set
+// of pointers, survives the copies the decoder makes of nodes.
+const badTag = "!metronome/unexpanded"
+
+func isBad(n *yaml.Node) bool { return n.Tag == badTag }
 
 func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
