@@ -49,6 +49,9 @@ type Config struct {
 	ReadBufferSize int `yaml:"read_buffer_size"`
 	// SysInterval is how often $SYS topics are republished.
 	SysInterval time.Duration `yaml:"sys_interval"`
+	// ConnectTimeout is how long a new connection may take to send its
+	// CONNECT (and finish TLS or WebSocket set-up) before it is closed.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// ListenerRetry is how often a listener that failed to open (port in
 	// use, unreadable certificate) is retried while the application runs.
 	ListenerRetry time.Duration `yaml:"listener_retry"`
@@ -157,6 +160,7 @@ func DefaultConfig() Config {
 		ReadBufferSize:    4096,
 		SysInterval:       time.Second,
 		ListenerRetry:     5 * time.Second,
+		ConnectTimeout:    10 * time.Second,
 	}
 }
 
@@ -293,6 +297,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SysInterval < time.Second {
 		add("sys_interval: %v is below 1s", c.SysInterval)
+	}
+	if c.ConnectTimeout < 100*time.Millisecond {
+		add("connect_timeout: %v is below 100ms", c.ConnectTimeout)
 	}
 	if c.ListenerRetry < 100*time.Millisecond {
 		add("listener_retry: %v is below 100ms", c.ListenerRetry)

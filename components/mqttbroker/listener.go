@@ -158,6 +158,7 @@ func loadTLS(c *TLSConfig) (*tls.Config, error) {
 // Serve accepts clients until Close; while the socket is not bound (start
 // failed, or it broke) it retries every listener_retry.
 func (l *listener) Serve(establish listeners.EstablishFn) {
+	var backoff time.Duration
 	for {
 		l.mu.Lock()
 		ln, closed := l.ln, l.closed
@@ -180,19 +181,30 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		if err != nil {
 			l.mu.Lock()
 			closed = l.closed
-			if !closed {
-				l.closeSockets()
-			}
 			l.mu.Unlock()
 			if closed {
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			// Out of file descriptors and the like: report, back off and
+			// keep the socket, as net/http does; clients already connected
+			// are not affected.
+			if backoff == 0 {
+				backoff = 5 * time.Millisecond
+				l.fail(fmt.Errorf("accept: %w", err))
+			} else {
+				backoff = min(2*backoff, time.Second)
 			}
-			l.fail(fmt.Errorf("accept: %w", err))
+			select {
+			case <-l.done:
+				return
+			case <-time.After(backoff):
+			}
 			continue
+		}
+		if backoff != 0 {
+			backoff = 0
+			l.failure.Store(nil)
+			l.log.Info().Msg("accepting again")
 		}
 		l.handle(conn, establish)
 	}
@@ -210,6 +222,10 @@ func (l *listener) handle(conn net.Conn, establish listeners.EstablishFn) {
 	}
 	l.conns[g] = struct{}{}
 	l.mu.Unlock()
+	// mochi sets no deadline before CONNECT, so a socket that never speaks
+	// would hold a goroutine and buffers forever. mochi replaces this
+	// deadline with the keep-alive one once the client has connected.
+	_ = conn.SetDeadline(time.Now().Add(l.b.cfg.ConnectTimeout))
 	go func() {
 		defer func() {
 			if r := recover(); r != nil {

@@ -204,3 +204,25 @@ func FuzzPackets(f *testing.F) {
 		good.roundTrip(t)
 	})
 }
+
+// TestSilentSocketIsClosed: a socket that never sends CONNECT is closed
+// after connect_timeout instead of holding resources forever.
+func TestSilentSocketIsClosed(t *testing.T) {
+	cfg := openConfig()
+	cfg.ConnectTimeout = 200 * time.Millisecond
+	b := startBroker(t, cfg)
+	c, err := net.DialTimeout("tcp", b.Addrs()[0], testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("silent socket: read returned %v, want EOF (closed by the broker)", err)
+	}
+	// A client that connects in time keeps its connection past the timeout
+	// (its keep-alive deadline replaced the CONNECT one).
+	good := newGoodClient(t, b.Addrs()[0])
+	time.Sleep(400 * time.Millisecond)
+	good.roundTrip(t)
+}
