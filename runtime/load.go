@@ -72,6 +72,16 @@ type loader struct {
 	entries   []*entry
 	including []string // include stack, for cycles
 	edges     []*edge
+	// failed holds the paths of components that could not be built; their
+	// mistakes are reported, so routes into or out of them are not.
+	failed map[string]bool
+}
+
+func (l *loader) fail(path string) {
+	if l.failed == nil {
+		l.failed = map[string]bool{}
+	}
+	l.failed[path] = true
 }
 
 // entry is a component entry with where it came from, kept until routes
@@ -298,9 +308,9 @@ func (l *loader) load(file string, data []byte) {
 	if len(l.errs.list) == 0 {
 		l.addGroupStats()
 	}
-	if len(l.errs.list) > 0 {
-		return // resolve routes only in a tree that built cleanly
-	}
+	// Routes are resolved even when other mistakes were found, so that one
+	// run reports them all; routes touching a component that could not be
+	// built are skipped. Ordering and loops need a clean tree.
 	l.resolve()
 	if len(l.errs.list) > 0 {
 		return
@@ -576,12 +586,15 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *Node, inherit Rate,
 	typ, ok := l.reg.Lookup(ce.Type)
 	switch {
 	case ce.Type == "" && badAt(n, "type"):
+		l.fail(path)
 		return nil // reported where the variable is named
 	case ce.Type == "":
 		l.errs.add(d.pos(n), path, "missing key \"type\": the component type (see `runtime types`)")
+		l.fail(path)
 		return nil
 	case !ok:
 		l.errs.add(keyPos(d, n, "type"), path, "unknown component type %q%s", ce.Type, suggest(ce.Type, l.reg.Names()))
+		l.fail(path)
 		return nil
 	}
 	node := &Node{Name: ce.Name, Path: path, TypeName: typ.name, Parent: parent, Rate: rate, Description: ce.Description}
@@ -611,11 +624,15 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *Node, inherit Rate,
 		comp, err := typ.build(b, cfg)
 		if err != nil {
 			l.errs.add(d.pos(n), path, "%v", err)
+			l.fail(path)
 		}
 		for _, e := range b.errs {
 			l.errs.add(d.pos(n), path, "%v", e)
 		}
 		node.comp = comp
+	}
+	if !cfgOK {
+		l.fail(path)
 	}
 	if cfgOK {
 		// Without a build there are no declared parameters or alarms to
@@ -627,6 +644,9 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *Node, inherit Rate,
 	l.entries = append(l.entries, &entry{node: node, d: cd, yaml: &ce, pos: d.pos(n), inputs: &ce.Inputs})
 	if len(ce.Components) > 0 {
 		node.Children = l.components(cd, ce.Components, node, rate)
+	}
+	if dup {
+		return nil // checked, but kept out of the tree: routes find the first
 	}
 	return node
 }

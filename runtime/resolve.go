@@ -32,6 +32,9 @@ type edge struct {
 // exists and is a signal; it records remote and delayed routes.
 func (l *loader) resolve() {
 	for _, e := range l.entries {
+		if l.failed[e.node.Path] {
+			continue // its inputs are unknown: the build failed
+		}
 		m := e.inputs
 		if m.Kind == 0 || isNull(m) || isBad(m) {
 			continue
@@ -100,7 +103,9 @@ func (l *loader) route(e *entry, k, v *yaml.Node) {
 	node.routes = append(node.routes, r)
 	target, srcNode, remote, err := l.app.lookup(node, r.text)
 	if err != nil {
-		d.fail(v, key, "%v", err)
+		if !l.intoFailed(node, r.text) {
+			d.errs.add(r.pos, d.join(key), "%v", err)
+		}
 		return
 	}
 	if remote {
@@ -118,6 +123,33 @@ func (l *loader) route(e *entry, k, v *yaml.Node) {
 		return
 	}
 	l.edges = append(l.edges, &edge{from: srcNode, to: node, r: r, src: src, dst: dst})
+}
+
+// intoFailed reports whether a route names something inside a component
+// that could not be built, whose mistake is already reported.
+func (l *loader) intoFailed(from *Node, text string) bool {
+	if len(l.failed) == 0 {
+		return false
+	}
+	abs := text
+	if strings.HasPrefix(text, ".") {
+		dots := len(text) - len(strings.TrimLeft(text, "."))
+		base := from
+		for i := 1; i < dots && base != nil; i++ {
+			base = base.Parent
+		}
+		prefix := l.app.Name
+		if base != nil {
+			prefix = base.Path
+		}
+		abs = prefix + "." + text[dots:]
+	}
+	for p := range l.failed {
+		if abs == p || strings.HasPrefix(abs, p+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // outputsHint lists a component's own outputs (not the standard timing
