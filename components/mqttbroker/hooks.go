@@ -113,6 +113,9 @@ func (h *orderHook) Provides(b byte) bool {
 
 // OnQosPublish numbers a newly queued message; a resend keeps its number.
 func (h *orderHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
+	if pk.FixedHeader.Type == packets.Puback {
+		return // an incoming QoS 1 message's ack, completed at once
+	}
 	h.seqOf(cl.ID, pk.PacketID)
 }
 

@@ -40,6 +40,12 @@ func TestQueuedMessagesInOrder(t *testing.T) {
 			if _, err := pub.pub(t, "field/state", []byte("retained"), 1, true); err != nil {
 				t.Fatal(err)
 			}
+			// mochi acknowledges a QoS 1 publish before it routes it, so
+			// wait until all are queued for the offline session.
+			waitFor(t, "all messages queued", func() bool {
+				cl, ok := b.Server().Clients.Get("field-sub")
+				return ok && cl.State.Inflight.Len() == n+1
+			})
 			if restart {
 				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 				if err := b.Stop(ctx); err != nil {

@@ -461,8 +461,13 @@ func (h *storeHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64)
 // OnRetainedExpired forgets an expired retained message.
 func (h *storeHook) OnRetainedExpired(topic string) { h.st.put(keyRetained+topic, nil) }
 
-// OnQosPublish stores a queued message with its sequence number.
+// OnQosPublish stores a queued message with its sequence number. The
+// PUBACK of an incoming QoS 1 message is completed right after this call,
+// so it is not written.
 func (h *storeHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
+	if pk.FixedHeader.Type == packets.Puback {
+		return
+	}
 	key := inflightStoreKey(cl.ID, pk.PacketID)
 	h.set(key, &storedMessage{Seq: h.order.seqOf(cl.ID, pk.PacketID), Msg: toMessage(key, storage.InflightKey, cl, pk, sent)})
 }
