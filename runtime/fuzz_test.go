@@ -17,7 +17,7 @@ import (
 
 // fuzzDirs are the directories a fuzzed application is loaded from, so that
 // its includes resolve against real corpus files.
-var fuzzDirs = []string{"testdata/invalid", "testdata/valid", "testdata/valid/parts", "../apps"}
+var fuzzDirs = []string{"testdata/invalid", "testdata/invalid/inc", "testdata/valid", "testdata/valid/parts", "testdata/valid/parts/more", "../apps"}
 
 // FuzzLoad feeds the loader arbitrary YAML, seeded with every application
 // in the corpus, the valid applications and apps/. The loader must never
