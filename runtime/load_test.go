@@ -284,15 +284,41 @@ func TestValidFeedback(t *testing.T) {
 	}
 }
 
-// TestAppsValidate loads every example application under apps/.
-func TestAppsValidate(t *testing.T) {
-	files, _ := filepath.Glob("../apps/*.yaml")
-	if len(files) == 0 {
-		t.Fatal("no example applications in ../apps")
+// TestValidAll loads every application under testdata/valid with the
+// corpus environment: none of them may fail.
+func TestValidAll(t *testing.T) {
+	files, _ := filepath.Glob("testdata/valid/*.yaml")
+	if len(files) < 3 {
+		t.Fatalf("%d valid applications, want at least 3", len(files))
 	}
 	for _, f := range files {
-		if _, err := runtime.Load(f, all.Registry(), runtime.LoadOptions{Env: testEnv(nil), Scheduler: scheduler.Options{Virtual: true}}); err != nil {
+		if _, err := runtime.Load(f, all.Registry(), loadOpts()); err != nil {
 			t.Errorf("%s:\n%v", f, err)
 		}
+	}
+}
+
+// TestValidAnchors: aliases that reuse a mapping are expanded, not rejected
+// by the check against aliases that would repeat forever.
+func TestValidAnchors(t *testing.T) {
+	app := mustLoad(t, "testdata/valid/anchors.yaml", nil)
+	b, _ := app.Find("WaveB")
+	p, ok := b.Param("Amplitude")
+	if !ok {
+		t.Fatal("WaveB has no Amplitude")
+	}
+	if !p.Value().Equal(signals.FloatValue(3)) {
+		t.Errorf("WaveB.Amplitude = %v, want 3 from the anchor", p.Value())
+	}
+	c, _ := app.Find("GainC")
+	if err := app.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer app.Stop(t.Context())
+	app.Advance(100 * time.Millisecond)
+	in, _ := c.Port("In")
+	src, _ := app.Signal("Shared.WaveB.Out")
+	if in.Quality() != signals.Good || !in.Value().Equal(src.Value()) {
+		t.Errorf("GainC.In = %v (%v), want WaveB.Out %v through the aliased inputs", in.Value(), in.Quality(), src.Value())
 	}
 }
