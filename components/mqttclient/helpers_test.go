@@ -145,4 +145,32 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
+// startAuthBroker starts a mochi broker that admits only user with pass.
+func startAuthBroker(t testing.TB, user, pass string) string {
+	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	err := srv.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{
+		Auth: auth.AuthRules{{Username: auth.RString(user), Password: auth.RString(pass), Allow: true}},
+		ACL:  auth.ACLRules{{Filters: auth.Filters{"#": auth.ReadWrite}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
+	if err := srv.AddListener(tcp); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		done := make(chan struct{})
+		go func() { srv.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	return tcp.Address()
+}
+
 var _ = fmt.Sprint
