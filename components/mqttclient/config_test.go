@@ -40,7 +40,7 @@ func TestValidateReportsEachMistake(t *testing.T) {
 	}
 	for _, c := range cases {
 		app := fmt.Sprintf("application: A\ncomponents:\n  - name: M\n    type: MQTTClient\n    config: %s\n", c.yaml)
-		app, err := runtime.LoadBytes("a.yaml", []byte(app), runtime.MustRegistry(mqttclient.Type), runtime.LoadOptions{})
+		_, err := runtime.LoadBytes("a.yaml", []byte(app), runtime.MustRegistry(mqttclient.Type), runtime.LoadOptions{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
 		}
