@@ -79,14 +79,15 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 	switch t.Kind() {
 	case reflect.Pointer:
 		// Decode into a fresh value and keep it only if it decoded cleanly,
-		// so a value that failed is not checked again as a zero.
+		// so a value that failed is not checked again as a zero. A struct
+		// keeps the fields that did decode, so they are still checked.
 		nv := reflect.New(t.Elem())
 		if !v.IsNil() {
 			nv.Elem().Set(v.Elem())
 		}
 		before := len(d.errs.list)
 		d.decode(n, nv.Elem(), key)
-		if len(d.errs.list) == before {
+		if len(d.errs.list) == before || t.Elem().Kind() == reflect.Struct {
 			v.Set(nv)
 		}
 	case reflect.Struct:
