@@ -4,6 +4,7 @@
 //	runtime validate APP.yaml...  check applications without running them
 //	runtime types [--json]        list the component types
 //	runtime bench timer|broker|client  measure this machine
+//	runtime passwd                password hash for MQTTBroker users
 package main
 
 import (
@@ -20,6 +21,7 @@ Commands:
   types [--json] [TYPE]  list the component types with their signals, parameters and config keys
   bench timer|broker|client
                          measure timer precision, broker and client throughput on this machine
+  passwd                 print a password hash for an MQTTBroker user (reads the password from stdin)
   version                print the version
 
 Run 'runtime <command> --help' for a command's flags.
@@ -49,6 +51,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return types(rest, stdout, stderr)
 	case "bench":
 		return bench(rest, stdout, stderr)
+	case "passwd":
+		return passwd(rest, stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "metronome runtime", version)
 		return 0
@@ -77,6 +81,10 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "timer":
 		return benchTimer(args[1:], stdout, stderr)
+	case "broker":
+		return benchBroker(args[1:], stdout, stderr)
+	case "client":
+		return benchMQTTClient(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, benchUsage)
 		return 0
