@@ -8,8 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/metronome-rt/metronome/components/mqttbroker"
 )
 
@@ -73,19 +71,4 @@ func passwd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, h)
 	return 0
-}
-
-// noEcho turns off terminal echo on f if it is a terminal.
-func noEcho(f *os.File) (restore func(), ok bool) {
-	fd := int(f.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return nil, false
-	}
-	t := *old
-	t.Lflag &^= unix.ECHO
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &t); err != nil {
-		return nil, false
-	}
-	return func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }, true
 }
