@@ -76,7 +76,7 @@ type component struct {
 }
 
 func build(b *runtime.Builder, cfg *Config) (runtime.Component, error) {
-	c := &component{b: NewBroker(*cfg, b.Log().With().Str("component", b.Path()).Logger())}
+	c := &component{b: NewBroker(*cfg, *b.Log())}
 	u := func(name, desc string) *signals.Signal[uint64] {
 		return runtime.Output[uint64](b, name, runtime.Desc(desc))
 	}
