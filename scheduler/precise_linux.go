@@ -5,15 +5,30 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// The precise timer on Linux sleeps with clock_nanosleep(TIMER_ABSTIME) on
-// CLOCK_MONOTONIC until SpinMargin before the deadline, then spins on the
-// clock. The sleep goes in slices of at most sliceMax, so a closed stop
-// channel ends a long wait within one slice.
+// How the precise timer waits on Linux, from far to near the deadline:
+//
+//   - More than coarseAbove away, the goroutine parks on a Go timer until
+//     coarseLead before the deadline. Parked, it holds no P and costs
+//     nothing, and a closed stop channel ends the wait at once. A Go timer
+//     may be a millisecond or two late; coarseLead absorbs that.
+//   - Then the thread sleeps with clock_nanosleep(TIMER_ABSTIME) on
+//     CLOCK_MONOTONIC until SpinMargin before the deadline, in slices of at
+//     most sliceMax (a closed stop channel is noticed between slices).
+//   - The last SpinMargin it spins on the clock.
+//
+// The Go runtime's sysmon preempts a goroutine that has not been through
+// the scheduler for 10 ms, and takes the P of one in a system call; for a
+// goroutine locked to its thread a preemption means handing the P to
+// another thread and back, tens of microseconds or more, at whatever point
+// the goroutine is, possibly just before a deadline. So the timer yields
+// (runtime.Gosched) on its own every 7 ms while the deadline is far
+// enough away for that to be harmless, and sysmon never needs to.
 const (
 	// DefaultSpinMargin is how long before a deadline the precise timer
 	// stops sleeping and spins. A wake-up from clock_nanosleep on a non-RT
@@ -21,10 +36,17 @@ const (
 	// p99; spinning the last 50 µs takes most of that off for about 5% of a
 	// core at 1 kHz and 50% at 10 kHz, and nearly nothing at slow rates.
 	DefaultSpinMargin = 50 * time.Microsecond
-	// sliceMax is the longest single sleep: the bound on how long a closed
-	// stop channel goes unnoticed. Waking 50 times a second costs a few
-	// hundredths of a percent of a core.
-	sliceMax = 20 * time.Millisecond
+	coarseAbove       = 6 * time.Millisecond
+	coarseLead        = 4 * time.Millisecond
+	// sliceMax stays under 10 ms, after which sysmon takes the P of a
+	// thread in a system call.
+	sliceMax = 8 * time.Millisecond
+	// yieldEvery leaves room under sysmon's 10 ms preemption limit for a
+	// tick's work between two waits.
+	yieldEvery = 7 * time.Millisecond
+	// yieldSlack is how far beyond the spin a deadline must be for a
+	// voluntary yield (a hand-off between threads, ~25 µs at p50).
+	yieldSlack = 100 * time.Microsecond
 	// FIFOPriority is the SCHED_FIFO priority Bind asks for High: below
 	// the kernel's threaded interrupt handlers (50), which it must not
 	// starve, and above every SCHED_OTHER thread.
@@ -32,18 +54,24 @@ const (
 )
 
 // PreciseTimer is the timer for rate groups on Linux: absolute deadlines on
-// CLOCK_MONOTONIC (the clock the Go runtime's monotonic time reads), a
-// clock_nanosleep(TIMER_ABSTIME) sleep to SpinMargin before the deadline,
-// then a spin on the clock. Now reads the vDSO clock through the Go
-// runtime, with no system call. Wait allocates nothing and may be called
-// from several goroutines. Call Bind from the waiting goroutine first: the
-// precise part depends on the thread's timer slack.
+// CLOCK_MONOTONIC (the clock the Go runtime's monotonic time reads); a long
+// wait parks on a Go timer, the last few milliseconds sleep in
+// clock_nanosleep(TIMER_ABSTIME) to SpinMargin before the deadline, then it
+// spins on the clock. Now reads the vDSO clock through the Go runtime, with
+// no system call. Wait allocates nothing when one goroutine uses the timer,
+// as a rate group does (others may, at the cost of a Go timer each long
+// wait). Call Bind from the waiting goroutine first: the precise part
+// depends on the thread's timer slack.
 type PreciseTimer struct {
 	epoch     time.Time // Go's monotonic reading at timeline zero
 	epochMono int64     // CLOCK_MONOTONIC in ns at timeline zero
 	// SpinMargin is how long before each deadline Wait stops sleeping and
 	// spins; set it before the first Wait. 0 means never spin.
 	SpinMargin time.Duration
+
+	lastYield atomic.Int64 // timeline ns of the last trip through the scheduler
+	coarse    *time.Timer  // reused for the coarse part while busy is held
+	busy      atomic.Bool
 }
 
 var (
@@ -79,7 +107,8 @@ func newPreciseTimer() *PreciseTimer {
 func (t *PreciseTimer) Now() time.Duration { return time.Since(t.epoch) }
 
 // Wait blocks until Now() >= deadline; it returns false early if stop is
-// closed (noticed within 20 ms during a long sleep, not during the spin).
+// closed (at once during a long wait, within 6 ms near the deadline, not
+// during the final spin).
 func (t *PreciseTimer) Wait(deadline time.Duration, stop <-chan struct{}) bool {
 	for {
 		now := t.Now()
@@ -95,8 +124,20 @@ func (t *PreciseTimer) Wait(deadline time.Duration, stop <-chan struct{}) bool {
 		if rem <= t.SpinMargin {
 			break
 		}
+		if rem > coarseAbove {
+			if !t.park(rem-coarseLead, stop) {
+				return false
+			}
+			t.lastYield.Store(int64(t.Now()))
+			continue
+		}
+		if now-time.Duration(t.lastYield.Load()) >= yieldEvery && rem > t.SpinMargin+yieldSlack {
+			runtime.Gosched()
+			t.lastYield.Store(int64(t.Now()))
+			continue
+		}
 		wake := deadline - t.SpinMargin
-		if rem-t.SpinMargin > sliceMax {
+		if wake-now > sliceMax {
 			wake = now + sliceMax
 		}
 		ts := unix.NsecToTimespec(t.epochMono + int64(wake))
@@ -107,6 +148,34 @@ func (t *PreciseTimer) Wait(deadline time.Duration, stop <-chan struct{}) bool {
 	for t.Now() < deadline {
 	}
 	return true
+}
+
+// park blocks the goroutine on a Go timer for d; false if stop closed first.
+func (t *PreciseTimer) park(d time.Duration, stop <-chan struct{}) bool {
+	if !t.busy.CompareAndSwap(false, true) {
+		// Another goroutine waits on this timer: use a timer of our own.
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		select {
+		case <-tm.C:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	defer t.busy.Store(false)
+	if t.coarse == nil {
+		t.coarse = time.NewTimer(d)
+	} else {
+		t.coarse.Reset(d) // since Go 1.23 no stale tick survives a Reset
+	}
+	select {
+	case <-t.coarse.C:
+		return true
+	case <-stop:
+		t.coarse.Stop()
+		return false
+	}
 }
 
 // Bind locks the calling goroutine to its OS thread, lowers the thread's

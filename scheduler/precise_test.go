@@ -86,7 +86,7 @@ func TestPreciseTimerStopInterruptsLongWait(t *testing.T) {
 		if ok {
 			t.Fatal("Wait returned true after stop was closed")
 		}
-		// The sleep goes in 20 ms slices; allow a loaded machine plenty.
+		// A long wait parks on a Go timer; allow a loaded machine plenty.
 		if lag := returnedAt - closedAt; lag > 2*time.Second {
 			t.Fatalf("Wait took %v to notice stop", lag)
 		}
@@ -143,6 +143,32 @@ func TestPreciseTimerWaitAllocatesNothing(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("Wait allocates %v times a run, want 0", allocs)
 	}
+	// A long wait parks on the timer's own Go timer.
+	allocs = testing.AllocsPerRun(5, func() {
+		tm.Wait(tm.Now()+15*time.Millisecond, stop)
+	})
+	if allocs != 0 {
+		t.Fatalf("a long Wait allocates %v times a run, want 0", allocs)
+	}
+}
+
+// Several goroutines may wait on one timer, long waits included.
+func TestPreciseTimerConcurrentWaits(t *testing.T) {
+	tm := NewPreciseTimer()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 3 {
+				deadline := tm.Now() + time.Duration(5+10*i+k)*time.Millisecond
+				if !tm.Wait(deadline, nil) || tm.Now() < deadline {
+					t.Errorf("goroutine %d: Wait returned before %v", i, deadline)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestThreadCPUTime(t *testing.T) {

@@ -234,6 +234,11 @@ func measureMetronome(period, dur time.Duration, prio scheduler.Priority, load *
 		info := t.(scheduler.Binder).Bind(prio)
 		res.realTime = info.RealTime
 		gc0 := gcCycles()
+		var load0 time.Duration
+		if load != nil {
+			load0 = load.cpu()
+		}
+		proc0 := scheduler.ProcessCPUTime()
 		cpu0 := scheduler.ThreadCPUTime()
 		start := t.Now()
 		end := start + dur
@@ -250,11 +255,16 @@ func measureMetronome(period, dur time.Duration, prio scheduler.Priority, load *
 				next += k * period
 			}
 		}
-		res.CPU = cpuPercent(scheduler.ThreadCPUTime()-cpu0, t.Now()-start)
+		elapsed := t.Now() - start
+		res.CPU = cpuPercent(scheduler.ThreadCPUTime()-cpu0, elapsed)
+		proc := scheduler.ProcessCPUTime() - proc0
 		res.Missed = missed
 		res.note = bindText(info)
 		if load != nil {
-			res.note += fmt.Sprintf("; %d GCs during the run", gcCycles()-gc0)
+			proc -= load.cpu() - load0
+			res.note += fmt.Sprintf("; %d GCs during the run; whole process less the load generator %.2f%% CPU", gcCycles()-gc0, cpuPercent(proc, elapsed))
+		} else {
+			res.note += fmt.Sprintf("; whole process %.2f%% CPU", cpuPercent(proc, elapsed))
 		}
 	}()
 	<-done
