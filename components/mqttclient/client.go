@@ -295,7 +295,7 @@ type subTopic struct {
 	got      bool
 	commLost bool
 
-	box            runtime.Latest[rxMsg]
+	box            latestBox
 	taken          uint64 // messages the ticks latched
 	nCount, nBytes atomic.Uint64
 }

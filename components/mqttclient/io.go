@@ -64,48 +64,6 @@ func (io *ioSide) wakeSender() {
 	}
 }
 
-// handoff is the bounded buffer from the ticks to the sender. Its slots keep
-// their payload buffers, so a put allocates nothing once warmed up.
-type handoff struct {
-	mu      sync.Mutex
-	slots   []queue.Message
-	head, n int
-}
-
-func newHandoff(n int) *handoff { return &handoff{slots: make([]queue.Message, n)} }
-
-func (h *handoff) put(topic string, p []byte, qos byte, retain, latest bool) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.n == len(h.slots) {
-		return false
-	}
-	s := &h.slots[(h.head+h.n)%len(h.slots)]
-	s.Topic, s.QoS, s.Retain, s.Latest = topic, qos, retain, latest
-	s.Payload = append(s.Payload[:0], p...)
-	h.n++
-	return true
-}
-
-// drain passes every waiting message to f, in order.
-func (h *handoff) drain(f func(*queue.Message)) {
-	for {
-		h.mu.Lock()
-		if h.n == 0 {
-			h.mu.Unlock()
-			return
-		}
-		s := &h.slots[h.head]
-		h.mu.Unlock()
-		// The slot is not reused until head moves on, so f may read it unlocked.
-		f(s)
-		h.mu.Lock()
-		h.head = (h.head + 1) % len(h.slots)
-		h.n--
-		h.mu.Unlock()
-	}
-}
-
 // stableID derives a client ID from the host name and the component path,
 // so that an empty client_id names the same session on every start.
 func stableID(path string) string {
@@ -265,12 +223,6 @@ func (c *client) Stop(ctx context.Context) error {
 	return errors.Join(err, io.store.Close())
 }
 
-func (h *handoff) len() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.n
-}
-
 func safeName(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r == '/' || r == '\\' || r == 0 || r == ':' {
@@ -382,7 +334,7 @@ func (io *ioSide) onPublish(pr paho.PublishReceived) (bool, error) {
 		}
 		s.nCount.Add(1)
 		s.nBytes.Add(uint64(len(p.Payload)))
-		s.box.Put(rxMsg{topic: p.Topic, vals: vals, retained: p.Retain})
+		s.box.Put(&rxMsg{topic: p.Topic, vals: vals, retained: p.Retain})
 	}
 	return true, nil
 }
