@@ -3,6 +3,10 @@ package mqttbroker
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -100,4 +104,23 @@ func TestProbeBeforeConnectIsNotAWarning(t *testing.T) {
 	waitFor(t, "the malformed packet warning", func() bool {
 		return strings.Contains(buf.String(), `"level":"warn"`) && strings.Contains(buf.String(), "malformed packet")
 	})
+}
+
+func TestSlogHandlerLevels(t *testing.T) {
+	var buf syncBuf
+	h := newSlogHandler(zerolog.New(&buf).Level(zerolog.InfoLevel))
+	log := slog.New(h).With("listener", "t1")
+	log.Warn("", "error", fmt.Errorf("read connection: %w", io.EOF))
+	log.Warn("client store quota reached", "client", "c")
+	log.Info("mochi mqtt starting", "version", "2.7.9")
+	if s := buf.String(); s != "" {
+		t.Fatalf("routine mochi records logged at info or above: %s", s)
+	}
+	log.Warn("error processing packet", "error", errors.New("decoder exploded"), "pk", "...")
+	log.Error("listener failed", "error", errors.New("boom"))
+	s := buf.String()
+	if !strings.Contains(s, `"level":"warn"`) || !strings.Contains(s, "decoder exploded") || !strings.Contains(s, `"listener":"t1"`) ||
+		!strings.Contains(s, `"level":"error"`) || strings.Contains(s, `"pk"`) {
+		t.Fatalf("real problems not logged as expected:\n%q", s)
+	}
 }

@@ -54,7 +54,7 @@ func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
 		collect(a)
 	}
 	r.Attrs(collect)
-	if level == zerolog.WarnLevel && (errAttr != nil && quietError(errAttr) || strings.Contains(r.Message, "processing packet") && errAttr != nil && routineProcessingError(errAttr)) {
+	if level == zerolog.WarnLevel && demoted(r.Message, errAttr) {
 		level = zerolog.DebugLevel
 	}
 	ev := h.log.WithLevel(level)
@@ -63,6 +63,9 @@ func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	add := func(a slog.Attr) bool {
 		key := a.Key
+		if key == "pk" || key == "packet" {
+			return true // whole packets are noise in logs (and may hold payloads)
+		}
 		if h.group != "" {
 			key = h.group + "." + key
 		}
@@ -76,7 +79,7 @@ func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
 		default:
 			if e, ok := v.Any().(error); ok {
 				ev.AnErr(key, e)
-			} else if key != "pk" { // whole packets are noise in logs
+			} else {
 				ev.Str(key, v.String())
 			}
 		}
@@ -92,6 +95,25 @@ func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	ev.Str("source", "mochi").Msg(msg)
 	return nil
+}
+
+// countedWarnings are mochi warnings logged once per dropped message; the
+// drops are counted in MessagesDroppedTotal and raise the MessagesDropped
+// alarm, so logging each one would only flood the log.
+var countedWarnings = map[string]bool{
+	"client store quota reached": true,
+	"packet ids exhausted":       true,
+}
+
+// demoted reports whether a mochi warning is routine and belongs at debug.
+func demoted(msg string, err error) bool {
+	if countedWarnings[msg] {
+		return true
+	}
+	if err == nil {
+		return false
+	}
+	return quietError(err) || strings.Contains(msg, "processing packet") && routineProcessingError(err)
 }
 
 // routineProcessingError reports errors mochi logs while processing a
