@@ -183,9 +183,10 @@ func (t *PreciseTimer) park(d time.Duration, stop <-chan struct{}) bool {
 // every wake-up) and, for High, asks for SCHED_FIFO for this thread only.
 // A refused real-time policy (EPERM without CAP_SYS_NICE or an RTPRIO
 // limit) is reported in the Note, never an error. The goroutine must stay
-// locked until it exits: the Go runtime then ends the thread, so neither
-// the slack nor the policy passes to other goroutines; and threads the
-// runtime starts later do not inherit them.
+// locked until it exits: the Go runtime then ends the thread (or parks it
+// for good if it is the process's main thread), so neither the slack nor
+// the policy passes to other goroutines; and threads the runtime starts
+// later do not inherit them.
 func (t *PreciseTimer) Bind(p Priority) BindInfo {
 	return bindThread(p)
 }
