@@ -94,7 +94,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.stats = &statsHook{}
 	b.order = newOrderHook()
 	b.order.srv = b.srv
-	hooks := []mqtt.Hook{b.auth, b.stats, b.order}
+	hooks := []mqtt.Hook{b.auth, b.stats, b.order, &connackHook{aliasMax: caps.TopicAliasMaximum, maxPacket: caps.MaximumPacketSize}}
 	if p := b.cfg.Persistence; p != nil {
 		st, err := openStore(p.Dir, p.SyncInterval)
 		if err != nil {

@@ -209,3 +209,27 @@ func orderedCreated(msgs []packets.Packet) []int64 {
 	}
 	return out
 }
+
+// connackHook tells MQTT 5 clients the broker's topic alias maximum and
+// maximum packet size in the CONNACK. mochi enforces both but does not
+// announce them, so a client would assume no aliases and no size limit.
+type connackHook struct {
+	mqtt.HookBase
+	aliasMax  uint16
+	maxPacket uint32
+}
+
+// ID names the hook in mochi's logs.
+func (h *connackHook) ID() string { return "metronome-connack" }
+
+// Provides tells mochi which callbacks this hook implements.
+func (h *connackHook) Provides(b byte) bool { return b == mqtt.OnPacketEncode }
+
+// OnPacketEncode adds the limits to a CONNACK; other packets pass as they are.
+func (h *connackHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Connack && cl.Properties.ProtocolVersion == 5 {
+		pk.Properties.TopicAliasMaximum = h.aliasMax
+		pk.Properties.MaximumPacketSize = h.maxPacket
+	}
+	return pk
+}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/eclipse/paho.golang/paho"
 	"github.com/rs/zerolog"
 )
 
@@ -122,5 +123,36 @@ func TestSlogHandlerLevels(t *testing.T) {
 	if !strings.Contains(s, `"level":"warn"`) || !strings.Contains(s, "decoder exploded") || !strings.Contains(s, `"listener":"t1"`) ||
 		!strings.Contains(s, `"level":"error"`) || strings.Contains(s, `"pk"`) {
 		t.Fatalf("real problems not logged as expected:\n%q", s)
+	}
+}
+
+// TestLimitsAdvertised: MQTT 5 clients learn the topic alias and packet
+// size limits from the CONNACK, and an alias above the limit is refused.
+func TestLimitsAdvertised(t *testing.T) {
+	cfg := openConfig()
+	cfg.TopicAliasMaximum = 3
+	cfg.MaxPacketSize = 4096
+	b := startBroker(t, cfg)
+	c, ca, err := dial(t, b.Addrs()[0], clientOpts{id: newID("lim"), clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ca.Properties
+	if p == nil || p.TopicAliasMaximum == nil || *p.TopicAliasMaximum != 3 || p.MaximumPacketSize == nil || *p.MaximumPacketSize != 4096 {
+		t.Fatalf("CONNACK properties %+v: want topic alias maximum 3 and maximum packet size 4096", p)
+	}
+	c.sub(t, "alias/#", 0)
+	alias := uint16(2)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if _, err := c.Publish(ctx, &paho.Publish{Topic: "alias/x", Payload: []byte("via alias"), Properties: &paho.PublishProperties{TopicAlias: &alias}}); err != nil {
+		t.Fatalf("publish with alias 2: %v", err)
+	}
+	c.expect(t, "alias/x", "via alias")
+	// A raw client using alias 4 (above 3) is disconnected.
+	pub := []byte{0x30, 0x0a, 0, 1, 'a', 3, 0x23, 0, 4, 'x', 'y', 'z'}
+	reply, closed := sendRaw(t, b.Addrs()[0], connectV5, pub)
+	if !closed {
+		t.Fatalf("client using topic alias 4 (maximum 3) was not disconnected; got % x", reply)
 	}
 }

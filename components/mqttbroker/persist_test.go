@@ -10,13 +10,17 @@ import (
 )
 
 // TestQueuedMessagesInOrder: a subscriber with a persistent session goes
-// offline, 1,000 QoS 1 messages are published, the broker restarts (or,
+// offline, 1,000 QoS 1 (or 300 QoS 2) messages are published, the broker restarts (or,
 // without persistence, just keeps running), the subscriber returns and
 // receives all 1,000 in publish order.
 func TestQueuedMessagesInOrder(t *testing.T) {
-	for _, restart := range []bool{true, false} {
-		t.Run("restart="+strconv.FormatBool(restart), func(t *testing.T) {
-			const n = 1000
+	for _, tc := range []struct {
+		restart bool
+		qos     byte
+		n       int
+	}{{true, 1, 1000}, {false, 1, 1000}, {true, 2, 300}} {
+		restart, qos, n := tc.restart, tc.qos, tc.n
+		t.Run("restart="+strconv.FormatBool(restart)+"/qos="+strconv.Itoa(int(qos)), func(t *testing.T) {
 			cfg := openConfig()
 			if restart {
 				cfg.Persistence = &PersistenceConfig{Dir: t.TempDir(), SyncInterval: 50 * time.Millisecond}
@@ -24,8 +28,8 @@ func TestQueuedMessagesInOrder(t *testing.T) {
 			b := startBroker(t, cfg)
 			subOpts := clientOpts{id: "field-sub", clean: true, expiry: 3600}
 			sub := mustDial(t, b.Addrs()[0], subOpts)
-			sub.sub(t, "field/#", 1)
-			sub.sub(t, "other/#", 1)
+			sub.sub(t, "field/#", qos)
+			sub.sub(t, "other/#", qos)
 			if err := sub.Disconnect(&paho.Disconnect{ReasonCode: 0}); err != nil {
 				t.Fatal(err)
 			}
@@ -33,11 +37,11 @@ func TestQueuedMessagesInOrder(t *testing.T) {
 
 			pub := mustDial(t, b.Addrs()[0], clientOpts{id: "field-pub", clean: true})
 			for i := 0; i < n; i++ {
-				if _, err := pub.pub(t, "field/seq", []byte(strconv.Itoa(i)), 1, false); err != nil {
+				if _, err := pub.pub(t, "field/seq", []byte(strconv.Itoa(i)), qos, false); err != nil {
 					t.Fatalf("publish %d: %v", i, err)
 				}
 			}
-			if _, err := pub.pub(t, "field/state", []byte("retained"), 1, true); err != nil {
+			if _, err := pub.pub(t, "field/state", []byte("retained"), qos, true); err != nil {
 				t.Fatal(err)
 			}
 			// mochi acknowledges a QoS 1 publish before it routes it, so
