@@ -90,7 +90,7 @@ func build(b *runtime.Builder, cfg *Config) (runtime.Component, error) {
 	c.queueLen = out("Queued", "outgoing messages waiting for the broker", signals.Uint).(*signals.Signal[uint64])
 	c.alarm = b.Alarm("TransmissionError", runtime.Error, "connection to the MQTT broker lost or publishing failing", runtime.Delay(cfg.SignalTimeout))
 
-	io := &ioSide{cfg: &c.cfg, log: b.Log(), path: b.Path()}
+	io := &ioSide{cfg: &c.cfg, log: b.Log()}
 	c.io = io
 	for i := range cfg.Publish {
 		p, err := newPubTopic(b, &c.cfg.Publish[i])
@@ -158,6 +158,10 @@ func (c *client) Process(t runtime.Tick) {
 	c.alarm.Update(!conn || io.sendFailing.Load())
 	c.started = true
 }
+
+// Connections returns how many connections have been made since start, for
+// tests and tools; safe from any goroutine.
+func (c *client) Connections() uint64 { return c.io.epoch.Load() }
 
 func setCount(s *signals.Signal[uint64], v uint64) {
 	if v != s.Get() || s.Quality() != signals.Good {

@@ -300,3 +300,36 @@ config:
 		}
 	}
 }
+
+// TestTwinClientIDsDoNotStorm runs two clients with one client ID: each
+// connection takes the session over and drops the other. The drops come
+// right after connecting, so the backoff must grow anyway rather than
+// reconnect at once in a storm.
+func TestTwinClientIDsDoNotStorm(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	cfg := fmt.Sprintf(`fs: 100
+config:
+  servers: [%s]
+  client_id: twin
+  retry_min: 50ms
+  retry_max: 5s
+`, b.url())
+	h1 := runtimetest.New(t, mqttclient.Type, cfg)
+	h2 := runtimetest.New(t, mqttclient.Type, cfg)
+	connects := func() int {
+		n := 0
+		for _, h := range []*runtimetest.Harness{h1, h2} {
+			n += int(h.Component().(interface{ Connections() uint64 }).Connections())
+		}
+		return n
+	}
+	time.Sleep(3 * time.Second)
+	// With waits of 50 ms doubling per flap (jittered down to half), two
+	// clients make at most 14 connections (waits of 25, 50, ... 1600 ms) in
+	// 3 s; reconnecting at once after each takeover makes more.
+	if n := connects(); n > 16 {
+		t.Errorf("%d connections in 3 s: a reconnect storm", n)
+	} else {
+		t.Logf("%d connections in 3 s", n)
+	}
+}

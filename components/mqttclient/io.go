@@ -30,7 +30,6 @@ import (
 type ioSide struct {
 	cfg  *Config
 	log  *zerolog.Logger
-	path string
 	subs []*subTopic
 
 	connected   atomic.Bool
@@ -41,6 +40,8 @@ type ioSide struct {
 	queued      atomic.Int64
 	rttNs       atomic.Int64
 	sendFailing atomic.Bool
+	upSince     atomic.Int64 // Unix ns of the last connection
+	flaps       atomic.Int32 // connections in a row that dropped before stableAfter
 
 	handoff *handoff
 	wake    chan struct{} // tick -> sender: something to send
@@ -53,8 +54,10 @@ type ioSide struct {
 	done    chan struct{}
 	pub     paho.Publish // reused by the sender for every message
 
-	errMu   sync.Mutex
-	lastErr string
+	errMu      sync.Mutex
+	lastErr    string
+	lastLog    time.Time
+	suppressed int
 }
 
 func (io *ioSide) wakeSender() {
@@ -72,11 +75,16 @@ func stableID(path string) string {
 	return "metronome-" + hex.EncodeToString(sum[:6])
 }
 
-// backoff returns the wait before connection attempt n: none for the first,
-// then RetryMin doubling up to RetryMax, each with up to 50% jitter so a
-// fleet restarted together does not reconnect in step.
-func backoff(min, max time.Duration) func(int) time.Duration {
+// backoff returns the wait before connection attempt n after a drop: none
+// for the first, then RetryMin doubling up to RetryMax, each with up to 50%
+// jitter so a fleet restarted together does not reconnect in step.
+// autopaho counts attempts from zero after every drop; flaps() adds the
+// connections that lasted less than stableAfter, so a broker that accepts
+// and then drops us at once (a client ID taken over by a twin, an ACL
+// kick) gets the growing wait too instead of a reconnect storm.
+func backoff(min, max time.Duration, flaps func() int) func(int) time.Duration {
 	return func(n int) time.Duration {
+		n += flaps()
 		if n <= 0 {
 			return 0
 		}
@@ -145,7 +153,7 @@ func (c *client) Start(ctx context.Context) error {
 		KeepAlive:                     uint16(cfg.KeepAlive / time.Second),
 		CleanStartOnInitialConnection: cfg.CleanStart,
 		SessionExpiryInterval:         uint32(cfg.SessionExpiry / time.Second),
-		ReconnectBackoff:              backoff(cfg.RetryMin, cfg.RetryMax),
+		ReconnectBackoff:              backoff(cfg.RetryMin, cfg.RetryMax, func() int { return int(io.flaps.Load()) }),
 		ConnectTimeout:                cfg.ConnectTimeout,
 		ConnectUsername:               cfg.Username,
 		ConnectPassword:               password,
@@ -255,20 +263,36 @@ func (t *TLSConfig) build() (*tls.Config, error) {
 	return c, nil
 }
 
-// noteErr logs an error once per distinct text, so a broker that refuses
-// every attempt does not flood the log at the retry rate.
+// noteErr logs an error once per distinct text, and at most one a second,
+// so a broker that refuses every attempt or a flood of bad payloads does not
+// flood the log; what was left out is counted in the next line.
 func (io *ioSide) noteErr(what string, err error) {
 	msg := what + ": " + err.Error()
+	now := time.Now()
 	io.errMu.Lock()
-	same := msg == io.lastErr
-	io.lastErr = msg
-	io.errMu.Unlock()
-	if !same {
-		io.log.Warn().Msg(msg)
+	if msg == io.lastErr || now.Sub(io.lastLog) < time.Second {
+		if msg != io.lastErr {
+			io.suppressed++
+		}
+		io.errMu.Unlock()
+		return
 	}
+	n := io.suppressed
+	io.lastErr, io.lastLog, io.suppressed = msg, now, 0
+	io.errMu.Unlock()
+	ev := io.log.Warn()
+	if n > 0 {
+		ev = ev.Int("suppressed", n)
+	}
+	ev.Msg(msg)
 }
 
+// stableAfter is how long a connection must last before a drop counts as
+// an ordinary outage rather than a flap.
+const stableAfter = 10 * time.Second
+
 func (io *ioSide) onUp(cm *autopaho.ConnectionManager, ack *paho.Connack) {
+	io.upSince.Store(time.Now().UnixNano())
 	io.connected.Store(true)
 	io.epoch.Add(1)
 	io.errMu.Lock()
@@ -310,6 +334,13 @@ func (io *ioSide) onUp(cm *autopaho.ConnectionManager, ack *paho.Connack) {
 
 func (io *ioSide) onDown() bool {
 	io.connected.Store(false)
+	if time.Since(time.Unix(0, io.upSince.Load())) < stableAfter {
+		if io.flaps.Load() < 30 {
+			io.flaps.Add(1)
+		}
+	} else {
+		io.flaps.Store(0)
+	}
 	io.log.Warn().Msg("connection to the MQTT broker lost; reconnecting")
 	return true
 }
