@@ -42,7 +42,10 @@ type Store struct {
 	limit   int
 	seq     uint64
 	latest  map[string]uint64 // topic -> seq of its waiting Latest message
-	length  atomic.Int64
+	// replaying is set while Open replays the log: the log is applied as
+	// written, even beyond a limit lowered since, so a restart loses nothing.
+	replaying bool
+	length    atomic.Int64
 
 	f         *os.File
 	path      string
@@ -87,7 +90,9 @@ func Open(o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
+	s.replaying = true
 	good, err := s.replay(f)
+	s.replaying = false
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("queue: replaying %s: %w", s.path, err)
@@ -173,7 +178,8 @@ func (s *Store) Limit() int { return s.limit }
 // Push appends m (copying its payload). A Latest message replaces the
 // waiting message of its topic, keeping that one's place, unless that one is
 // at the front (it may be on the wire already). Push returns false, and
-// keeps nothing, when the store is full.
+// keeps nothing, when the store holds Limit messages (or more: a log
+// replayed at Open is kept whole even if the limit was lowered since).
 func (s *Store) Push(m Message) (bool, error) {
 	if !s.push(m) {
 		return false, nil
@@ -197,7 +203,7 @@ func (s *Store) push(m Message) bool {
 			}
 		}
 	}
-	if s.n == s.limit {
+	if s.n >= s.limit && !s.replaying {
 		return false
 	}
 	if s.n == len(s.ring) {
@@ -215,10 +221,15 @@ func (s *Store) push(m Message) bool {
 	return true
 }
 
-// grow doubles the ring (up to the limit), keeping order; slot sequence
-// numbers stay contiguous, which Push's in-place replacement relies on.
+// grow doubles the ring (up to the limit, except while replaying), keeping
+// order; slot sequence numbers stay contiguous, which Push's in-place
+// replacement relies on.
 func (s *Store) grow() {
-	nr := make([]Message, min(2*len(s.ring), s.limit))
+	size := 2 * len(s.ring)
+	if size > s.limit && !s.replaying {
+		size = max(s.limit, s.n+1)
+	}
+	nr := make([]Message, size)
 	for i := 0; i < s.n; i++ {
 		nr[i] = s.ring[(s.head+i)%len(s.ring)]
 	}
