@@ -197,7 +197,7 @@ func FuzzPackets(f *testing.F) {
 		if err != nil {
 			t.Fatalf("broker not accepting: %v", err)
 		}
-		_ = c.SetDeadline(time.Now().Add(200 * time.Millisecond))
+		_ = c.SetDeadline(time.Now().Add(50 * time.Millisecond))
 		_, _ = c.Write(append(append([]byte{}, pre...), data[1:]...))
 		_, _ = io.Copy(io.Discard, c)
 		c.Close()
