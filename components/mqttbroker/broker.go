@@ -26,6 +26,7 @@ type Broker struct {
 	auth  *authHook
 	stats *statsHook
 	order *orderHook
+	ids   *idHook
 	store *fileStore
 
 	guard     guardStats
@@ -94,7 +95,8 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.stats = &statsHook{}
 	b.order = newOrderHook()
 	b.order.srv = b.srv
-	hooks := []mqtt.Hook{b.auth, b.stats, b.order, &connackHook{aliasMax: caps.TopicAliasMaximum, maxPacket: caps.MaximumPacketSize}}
+	b.ids = &idHook{srv: b.srv}
+	hooks := []mqtt.Hook{b.auth, b.stats, b.order, b.ids, &connackHook{aliasMax: caps.TopicAliasMaximum, maxPacket: caps.MaximumPacketSize}}
 	if p := b.cfg.Persistence; p != nil {
 		st, err := openStore(p.Dir, p.SyncInterval)
 		if err != nil {

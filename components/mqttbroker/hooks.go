@@ -146,6 +146,9 @@ func (h *orderHook) restore(client string, id uint16, seq uint64) {
 
 // OnQosComplete forgets an acknowledged message.
 func (h *orderHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
+	if isIncomingAck(pk) {
+		return // the client's own message: its ID may be shared with one of ours
+	}
 	h.mu.Lock()
 	delete(h.seq, inflightKey{cl.ID, pk.PacketID})
 	h.mu.Unlock()
@@ -232,4 +235,73 @@ func (h *connackHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets
 		pk.Properties.MaximumPacketSize = h.maxPacket
 	}
 	return pk
+}
+
+// isIncomingAck reports whether pk is the PUBACK mochi built for a QoS 1
+// message a client published (rather than a client's PUBACK for a message
+// the broker sent): mochi stamps the ones it builds with Created.
+func isIncomingAck(pk packets.Packet) bool {
+	return pk.FixedHeader.Type == packets.Puback && pk.Created != 0
+}
+
+// idHook protects a client's outgoing QoS 1/2 messages from its own packet
+// IDs. mochi keeps both directions in one in-flight table keyed by packet
+// ID; when a client publishes a QoS 1 message with the ID of a message the
+// broker is still waiting to have acknowledged by that client, mochi
+// deletes the broker's message (losing its redelivery and one unit of the
+// client's send quota). Client and broker both number from 1, so this
+// happens to any device that publishes and receives QoS 1 at once. The hook
+// sets the broker's message aside while mochi handles the client's
+// publish and puts it back when mochi has acknowledged it.
+type idHook struct {
+	mqtt.HookBase
+	srv   *mqtt.Server
+	mu    sync.Mutex
+	stash map[inflightKey]packets.Packet
+	saved atomic.Uint64 // collisions repaired
+}
+
+// ID names the hook in mochi's logs.
+func (h *idHook) ID() string { return "metronome-packet-ids" }
+
+// Provides tells mochi which callbacks this hook implements.
+func (h *idHook) Provides(b byte) bool { return b == mqtt.OnPacketRead || b == mqtt.OnQosComplete }
+
+// OnPacketRead sets aside an outgoing message whose ID an incoming QoS 1
+// PUBLISH reuses.
+func (h *idHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos != 1 {
+		return pk, nil
+	}
+	out, ok := cl.State.Inflight.Get(pk.PacketID)
+	if !ok || (out.FixedHeader.Type != packets.Publish && out.FixedHeader.Type != packets.Pubrel) {
+		return pk, nil
+	}
+	h.mu.Lock()
+	if h.stash == nil {
+		h.stash = map[inflightKey]packets.Packet{}
+	}
+	h.stash[inflightKey{cl.ID, pk.PacketID}] = out
+	h.mu.Unlock()
+	return pk, nil
+}
+
+// OnQosComplete puts the set-aside message back once mochi has
+// acknowledged the client's publish.
+func (h *idHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
+	if !isIncomingAck(pk) {
+		return
+	}
+	k := inflightKey{cl.ID, pk.PacketID}
+	h.mu.Lock()
+	out, ok := h.stash[k]
+	delete(h.stash, k)
+	h.mu.Unlock()
+	if !ok {
+		return
+	}
+	if cl.State.Inflight.Set(out) {
+		atomic.AddInt64(&h.srv.Info.Inflight, 1)
+	}
+	h.saved.Add(1)
 }

@@ -474,6 +474,9 @@ func (h *storeHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64,
 
 // OnQosComplete forgets an acknowledged message.
 func (h *storeHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
+	if isIncomingAck(pk) {
+		return // never stored; its ID may be shared with a stored message
+	}
 	h.st.put(inflightStoreKey(cl.ID, pk.PacketID), nil)
 }
 
