@@ -333,3 +333,36 @@ config:
 		t.Logf("%d connections in 3 s", n)
 	}
 }
+
+// TestKeepAliveWithoutTicks freezes the ticks (as a stuck application
+// would) for several keep-alive periods: the connection stays up, and the
+// newest message waits for the next tick.
+func TestKeepAliveWithoutTicks(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	h := runtimetest.New(t, mqttclient.Type, fmt.Sprintf(`fs: 100
+config:
+  servers: [%s]
+  keep_alive: 1s
+  subscribe: [{name: X, topic: ka/x, type: int, qos: 1}]
+`, b.url()))
+	connect(t, h)
+	time.Sleep(100 * time.Millisecond)
+	conns := h.Component().(interface{ Connections() uint64 })
+	for i := 1; i <= 40; i++ { // 4 s, four keep-alive periods, no tick
+		b.publish("ka/x", strconv.Itoa(i), false)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := conns.Connections(); n != 1 {
+		t.Errorf("%d connections: the link dropped while the ticks were frozen", n)
+	}
+	h.Step(1)
+	if v, _ := h.Get("X").Int(); v != 40 {
+		t.Errorf("X = %d after the freeze, want the newest, 40", v)
+	}
+	if n, _ := h.Get("XCount").Uint(); n != 40 {
+		t.Errorf("XCount = %d, want 40", n)
+	}
+	if d, _ := h.Get("Dropped").Uint(); d != 39 {
+		t.Errorf("Dropped = %d, want the 39 replaced before a tick took them", d)
+	}
+}

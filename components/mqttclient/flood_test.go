@@ -51,6 +51,7 @@ type floodRun struct {
 	dropped    uint64
 	last       int64
 	heapGrowth uint64
+	reconnects uint64
 }
 
 func heapBytes() uint64 {
@@ -98,6 +99,7 @@ components:
 	done := make(chan struct{})
 	go func() { app.Run(ctx); close(done) }()
 	heap0 := heapBytes()
+	epoch0 := c.io.epoch.Load()
 	var heapMax uint64
 	sample := func() { heapMax = max(heapMax, heapBytes()) }
 	if flood {
@@ -163,6 +165,7 @@ components:
 		}
 	}
 	r.dropped = c.dropped.Get()
+	r.reconnects = c.io.epoch.Load() - epoch0
 	if heapMax > heap0 {
 		r.heapGrowth = heapMax - heap0
 	}
@@ -211,6 +214,9 @@ func TestFloodKeepsTicksOnTime(t *testing.T) {
 	}
 	if load.last != int64(load.in) && load.in == n {
 		t.Errorf("last latched value %d, want %d", load.last, n)
+	}
+	if load.reconnects != 0 {
+		t.Errorf("the connection was lost %d times during the flood (keep-alive not answered?)", load.reconnects)
 	}
 	if load.heapGrowth > 64<<20 {
 		t.Errorf("heap grew by %d MiB during the flood", load.heapGrowth>>20)
