@@ -1,6 +1,7 @@
 package mqttbroker
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,11 +13,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/metronome-rt/metronome/internal/mqtttest"
 )
 
 // authConfig has two users and rules that let "alice" use plant/# and
@@ -270,5 +274,47 @@ func TestWillTopicNeedsWriteAccess(t *testing.T) {
 	}
 	if _, _, err := dial(t, addr, clientOpts{id: "a-will", user: "alice", pass: "alice-secret", clean: true, will: &willOpt{"plant/alice/status", "offline"}}); err != nil {
 		t.Fatalf("alice with a will on plant/#: %v", err)
+	}
+}
+
+func TestSecureWebSocketAndMosquittoTLS(t *testing.T) {
+	pki := newPKI(t)
+	cfg := openConfig()
+	cfg.Listeners = []ListenerConfig{
+		{Type: TypeWSS, Port: 0, Path: "/ws", AllowedOrigins: []string{"*"}, TLS: &TLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile}},
+		{Type: TypeTLS, Port: 0, TLS: &TLSConfig{CertFile: pki.certFile, KeyFile: pki.keyFile, CAFile: pki.caFile, RequireClientCert: true}},
+	}
+	b := startBroker(t, cfg)
+	d := websocket.Dialer{Subprotocols: []string{"mqtt"}, HandshakeTimeout: testTimeout,
+		TLSClientConfig: &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1"}}
+	h := http.Header{}
+	h.Set("Origin", "https://anywhere.example")
+	ws, _, err := d.Dial("wss://"+b.Addrs()[0]+"/ws", h)
+	if err != nil {
+		t.Fatalf("wss: %v", err)
+	}
+	c := mustDial(t, "", clientOpts{id: newID("wss"), clean: true, conn: newWSConn(ws)})
+	c.sub(t, "s/#", 1)
+
+	// Debian's mosquitto_pub over mutual TLS into the same broker.
+	pubTool := mqtttest.RequireTool(t, "mosquitto_pub")
+	host, port, _ := net.SplitHostPort(b.Addrs()[1])
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pki.client.Certificate[0]}), 0o600)
+	kb, _ := x509.MarshalECPrivateKey(pki.client.PrivateKey.(*ecdsa.PrivateKey))
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, pubTool, "-V", "mqttv311", "-h", host, "-p", port, "--cafile", pki.caFile,
+		"--cert", certFile, "--key", keyFile, "-t", "s/mtls", "-m", "from mosquitto_pub", "-q", "1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("mosquitto_pub over mutual TLS: %v: %s", err, out)
+	}
+	c.expect(t, "s/mtls", "from mosquitto_pub")
+	// Without its certificate mosquitto_pub is refused.
+	if out, err := exec.CommandContext(ctx, pubTool, "-V", "mqttv311", "-h", host, "-p", port, "--cafile", pki.caFile,
+		"-t", "s/x", "-m", "x").CombinedOutput(); err == nil {
+		t.Fatalf("mosquitto_pub without a client certificate succeeded: %s", out)
 	}
 }
