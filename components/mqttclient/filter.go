@@ -35,6 +35,10 @@ func match(filter, topic string) bool {
 
 // overlap reports whether some topic matches both filters.
 func overlap(a, b string) bool {
+	// A filter starting with a wildcard never matches a '$' topic.
+	if dollar(a) && wild(b) || dollar(b) && wild(a) {
+		return false
+	}
 	al, bl := strings.Split(a, "/"), strings.Split(b, "/")
 	for i := 0; ; i++ {
 		if i == len(al) || i == len(bl) {
@@ -57,6 +61,10 @@ func overlap(a, b string) bool {
 		}
 	}
 }
+
+func dollar(f string) bool { return strings.HasPrefix(f, "$") }
+
+func wild(f string) bool { return strings.HasPrefix(f, "+") || strings.HasPrefix(f, "#") }
 
 // generalise returns a filter that matches every topic either filter does.
 func generalise(a, b string) string {

@@ -34,6 +34,8 @@ func randomFilter(r *rand.Rand) string {
 			l = append(l, "+")
 		case x == 1 && i == n-1:
 			l = append(l, "#")
+		case x == 2 && i == 0:
+			l = append(l, "$s")
 		default:
 			l = append(l, string(rune('a'+r.IntN(2))))
 		}
@@ -45,6 +47,10 @@ func randomTopic(r *rand.Rand) string {
 	n := 1 + r.IntN(5)
 	var l []string
 	for i := 0; i < n; i++ {
+		if i == 0 && r.IntN(5) == 0 {
+			l = append(l, "$s")
+			continue
+		}
 		l = append(l, string(rune('a'+r.IntN(3))))
 	}
 	return strings.Join(l, "/")
@@ -109,6 +115,9 @@ func TestOverlapExactness(t *testing.T) {
 				t.Fatalf("overlap(%q, %q) = false, but both match %q", a, b, topic)
 			}
 		}
+	}
+	if fs, _ := brokerFilters([]string{"$SYS/x", "+/x", "#"}, []byte{0, 0, 0}); len(fs) != 2 {
+		t.Errorf("a $ filter merged into a wildcard one that cannot match it: %v", fs)
 	}
 	if overlap("a/b", "a/c") || overlap("a/+", "a/b/c") || !overlap("a/#", "a") || !overlap("+/b", "a/+") {
 		t.Error("overlap table")
