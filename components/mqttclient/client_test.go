@@ -313,6 +313,10 @@ config:
 	if !waitFor(wait, func() bool { return len(b.on("dev/status")) == 1 }) {
 		t.Fatal("no birth message")
 	}
+	// The birth message (QoS 1) gives the first round-trip time.
+	if !h.StepUntil(func() bool { return h.Float("RoundTrip") > 0 }, wait) {
+		t.Error("RoundTrip not measured from the birth message")
+	}
 	// A dropped connection: the broker publishes the will, the client the birth again.
 	for _, cl := range b.srv.Clients.GetAll() {
 		if !cl.Net.Inline {

@@ -325,8 +325,11 @@ func (io *ioSide) onUp(cm *autopaho.ConnectionManager, ack *paho.Connack) {
 			}
 		}
 		if st := io.cfg.Status; st.Topic != "" {
+			start := time.Now()
 			if _, err := cm.Publish(ctx, &paho.Publish{Topic: st.Topic, Payload: []byte(st.Online), QoS: byte(st.QoS), Retain: true}); err != nil {
 				io.noteErr("online status", err)
+			} else if st.QoS > 0 {
+				io.rttNs.Store(int64(time.Since(start)))
 			}
 		}
 	}()
