@@ -25,7 +25,7 @@ import (
 	"github.com/metronome-rt/metronome/components/mqttbroker"
 )
 
-const benchBrokerUsage = `usage: runtime bench broker [--json] [--messages N] [--payload B]
+const benchBrokerUsage = `usage: runtime bench broker [--json] [--messages N] [--payload B] [--rounds R] [--in-process]
 
 Measures publish-to-receive through Metronome's embedded MQTT broker (in this
 process, with its packet guard and ACL on) and, when Debian's mosquitto is
