@@ -13,8 +13,10 @@ import (
 
 // benchPubSub measures publish-to-receive throughput through the broker
 // with paho clients, as `runtime bench broker` does.
-func benchPubSub(b *testing.B, qos byte) {
-	br := startBroker(b, openConfig())
+func benchPubSub(b *testing.B, qos byte) { benchPubSubCfg(b, qos, openConfig()) }
+
+func benchPubSubCfg(b *testing.B, qos byte, cfg Config) {
+	br := startBroker(b, cfg)
 	addr := br.Addrs()[0]
 	var got atomic.Int64
 	window := make(chan struct{}, 1000)
