@@ -110,9 +110,6 @@ func (c *component) Start(ctx context.Context) error {
 // ctx's deadline.
 func (c *component) Stop(ctx context.Context) error { return c.b.Stop(ctx) }
 
-// Broker returns the running broker, for tests and tools.
-func (c *component) Broker() *Broker { return c.b }
-
 // Process publishes the broker's counters. It reads atomics only and
 // allocates nothing.
 func (c *component) Process(t runtime.Tick) {

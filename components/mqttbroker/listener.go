@@ -299,10 +299,12 @@ func (l *listener) dropConns() {
 // away, a probe closed before CONNECT) and belongs at debug level.
 func quietError(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, errRefused) || errors.Is(err, context.Canceled) || isReset(err)
+		errors.Is(err, errRefused) || errors.Is(err, context.Canceled) || isNetOpError(err)
 }
 
-func isReset(err error) bool {
+// isNetOpError reports socket errors (reset, timeout, broken pipe): the
+// peer or the network went away, which is routine for a broker.
+func isNetOpError(err error) bool {
 	var ne *net.OpError
 	return errors.As(err, &ne)
 }
@@ -341,10 +343,10 @@ func (c *chanListener) Addr() net.Addr { return c.addr }
 // visitor's browser to reach the broker.
 func (l *listener) wsHandler(ch *chanListener) http.Handler {
 	allowed := map[string]bool{}
-	any := false
+	anyOrigin := false
 	for _, o := range l.cfg.AllowedOrigins {
 		if o == "*" {
-			any = true
+			anyOrigin = true
 		}
 		allowed[o] = true
 	}
@@ -354,7 +356,7 @@ func (l *listener) wsHandler(ch *chanListener) http.Handler {
 		WriteBufferSize: l.b.cfg.WriteBufferSize,
 		CheckOrigin: func(r *http.Request) bool {
 			o := r.Header.Get("Origin")
-			return o == "" || any || allowed[o]
+			return o == "" || anyOrigin || allowed[o]
 		},
 	}
 	path := l.cfg.path()

@@ -221,7 +221,7 @@ func (s *fileStore) put(key string, val []byte) {
 	}
 }
 
-// get returns the values of keys with the prefix, in key order.
+// values returns the values of keys with the prefix, in key order.
 func (s *fileStore) values(prefix string) [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
