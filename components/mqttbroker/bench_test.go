@@ -86,3 +86,11 @@ func BenchmarkGuardPublish(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPubSubQoS1Persistent is BenchmarkPubSubQoS1 with the state
+// written to disk (fsync once a second).
+func BenchmarkPubSubQoS1Persistent(b *testing.B) {
+	cfg := openConfig()
+	cfg.Persistence = &PersistenceConfig{Dir: b.TempDir(), SyncInterval: time.Second}
+	benchPubSubCfg(b, 1, cfg)
+}
