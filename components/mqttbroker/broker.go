@@ -8,6 +8,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/rs/zerolog"
@@ -83,6 +84,9 @@ func (b *Broker) Start(ctx context.Context) error {
 	caps.TopicAliasMaximum = uint16(b.cfg.TopicAliasMaximum)
 	caps.MaximumMessageExpiryInterval = int64(b.cfg.MessageExpiry.Seconds())
 	caps.MaximumClientWritesPending = int32(b.cfg.MaxPendingWrites)
+	if b.cfg.MaxSessionExpiry > 0 {
+		caps.MaximumSessionExpiryInterval = uint32(b.cfg.MaxSessionExpiry / time.Second)
+	}
 	caps.MaximumInflight = uint16(b.cfg.MaxInflight)
 	b.srv = mqtt.New(&mqtt.Options{
 		Capabilities:             caps,
@@ -96,7 +100,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.order = newOrderHook()
 	b.order.srv = b.srv
 	b.ids = &idHook{srv: b.srv}
-	hooks := []mqtt.Hook{b.auth, b.stats, b.order, b.ids, &connackHook{aliasMax: caps.TopicAliasMaximum, maxPacket: caps.MaximumPacketSize}}
+	hooks := []mqtt.Hook{b.auth, b.stats, b.order, b.ids, &expiryHook{srv: b.srv}, &connackHook{aliasMax: caps.TopicAliasMaximum, maxPacket: caps.MaximumPacketSize}}
 	if p := b.cfg.Persistence; p != nil {
 		st, err := openStore(p.Dir, p.SyncInterval)
 		if err != nil {

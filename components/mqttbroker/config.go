@@ -3,6 +3,7 @@ package mqttbroker
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"time"
@@ -37,6 +38,11 @@ type Config struct {
 	// MessageExpiry is the longest a retained or queued message is kept;
 	// "0s" (the default) keeps them until replaced or delivered.
 	MessageExpiry time.Duration `yaml:"message_expiry"`
+	// MaxSessionExpiry caps how long the session of a disconnected client
+	// (its subscriptions and queued messages) is kept; it is also the
+	// expiry of MQTT 3.x persistent sessions. "0s" keeps them as long as
+	// MQTT 5 clients ask and MQTT 3.x sessions forever.
+	MaxSessionExpiry time.Duration `yaml:"max_session_expiry"`
 	// MaxPendingWrites is how many outgoing messages may wait per client
 	// before further QoS 0 messages to it are dropped (and counted).
 	MaxPendingWrites int `yaml:"max_pending_writes"`
@@ -282,6 +288,11 @@ func (c *Config) Validate() error {
 		add("message_expiry: %v is negative (0s = never expire)", c.MessageExpiry)
 	} else if c.MessageExpiry > 0 && c.MessageExpiry < time.Second {
 		add("message_expiry: %v is below the 1s resolution of MQTT expiry", c.MessageExpiry)
+	}
+	if c.MaxSessionExpiry < 0 || c.MaxSessionExpiry > time.Duration(math.MaxUint32)*time.Second {
+		add("max_session_expiry: %v is outside 0s..%ds", c.MaxSessionExpiry, uint64(math.MaxUint32))
+	} else if c.MaxSessionExpiry > 0 && c.MaxSessionExpiry < time.Second {
+		add("max_session_expiry: %v is below the 1s resolution of MQTT session expiry", c.MaxSessionExpiry)
 	}
 	if c.MaxPendingWrites < 1 || c.MaxPendingWrites > 1<<20 {
 		add("max_pending_writes: %d is outside 1..1048576", c.MaxPendingWrites)

@@ -305,3 +305,25 @@ func (h *idHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 	}
 	h.saved.Add(1)
 }
+
+// expiryHook finishes what mochi leaves undone when a disconnected
+// session expires: mochi forgets the client but keeps its subscriptions in
+// the topic index (a leak, and a wrong subscription count) and its queued
+// messages uncounted. Here they are removed, and the queued messages are
+// counted as dropped.
+type expiryHook struct {
+	mqtt.HookBase
+	srv *mqtt.Server
+}
+
+// ID names the hook in mochi's logs.
+func (h *expiryHook) ID() string { return "metronome-expiry" }
+
+// Provides tells mochi which callbacks this hook implements.
+func (h *expiryHook) Provides(b byte) bool { return b == mqtt.OnClientExpired }
+
+// OnClientExpired unsubscribes the expired session and discards its queue.
+func (h *expiryHook) OnClientExpired(cl *mqtt.Client) {
+	h.srv.UnsubscribeClient(cl)
+	cl.ClearInflights()
+}

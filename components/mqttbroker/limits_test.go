@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/rs/zerolog"
@@ -154,5 +155,33 @@ func TestLimitsAdvertised(t *testing.T) {
 	reply, closed := sendRaw(t, b.Addrs()[0], connectV5, pub)
 	if !closed {
 		t.Fatalf("client using topic alias 4 (maximum 3) was not disconnected; got % x", reply)
+	}
+}
+
+func TestMaxSessionExpiry(t *testing.T) {
+	cfg := openConfig()
+	cfg.MaxSessionExpiry = time.Second
+	b := startBroker(t, cfg)
+	c, ca, err := dial(t, b.Addrs()[0], clientOpts{id: "short", clean: true, expiry: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := ca.Properties; p == nil || p.SessionExpiryInterval == nil || *p.SessionExpiryInterval != 1 {
+		t.Fatalf("CONNACK session expiry %+v, want capped to 1", p)
+	}
+	c.sub(t, "s/#", 1)
+	if err := c.Disconnect(&paho.Disconnect{}); err != nil {
+		t.Fatal(err)
+	}
+	pub := mustDial(t, b.Addrs()[0], clientOpts{id: newID("p"), clean: true})
+	if _, err := pub.pub(t, "s/queued", []byte("x"), 1, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the session to expire", func() bool {
+		_, ok := b.Server().Clients.Get("short")
+		return !ok
+	})
+	if s := b.Stats(); s.Subscriptions != 0 || s.Dropped != 1 {
+		t.Fatalf("after expiry: %d subscriptions, %d dropped; want 0 and the 1 queued message", s.Subscriptions, s.Dropped)
 	}
 }
