@@ -1,10 +1,7 @@
 package scheduler
 
 import (
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -250,82 +247,4 @@ func reportLateness(b *testing.B, h *Histogram, cpu time.Duration, ticks int) {
 	if h.Count() > 0 {
 		b.ReportMetric(us(cpu)/float64(h.Count()), "cpu-µs/tick")
 	}
-}
-
-// A thread given SCHED_FIFO by Bind(High) must not pass the policy on:
-// threads the Go runtime starts meanwhile are not clones of it, and the
-// thread itself ends with its goroutine.
-func TestPreciseTimerRealTimeStaysOnItsThread(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("real-time policy is Linux-only")
-	}
-	granted := make(chan bool)
-	release := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		info := NewPreciseTimer().(Binder).Bind(High)
-		granted <- info.RealTime
-		<-release
-	}()
-	if !<-granted {
-		close(release)
-		<-exited
-		t.Skip("SCHED_FIFO not permitted here")
-	}
-	// Make the runtime start more threads while the FIFO thread lives.
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			time.Sleep(10 * time.Millisecond)
-		}()
-	}
-	wg.Wait()
-	if n, _ := fifoThreads(t); n != 1 {
-		t.Errorf("%d SCHED_FIFO threads while the bound goroutine lives, want 1", n)
-	}
-	close(release)
-	<-exited
-	// The runtime ends the thread; if it was the process's main thread,
-	// which cannot end, it parks it for good instead.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n, main := fifoThreads(t)
-		if n == 0 || n == 1 && main {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d SCHED_FIFO threads left after the bound goroutine ended", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// fifoThreads counts this process's threads whose policy is SCHED_FIFO (1),
-// from field 41 of /proc/self/task/*/stat, and says whether the main thread
-// is one of them.
-func fifoThreads(t *testing.T) (n int, main bool) {
-	t.Helper()
-	dirs, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range dirs {
-		b, err := os.ReadFile("/proc/self/task/" + d.Name() + "/stat")
-		if err != nil {
-			continue // the thread ended
-		}
-		// The command name (field 2) may hold spaces; fields restart after ')'.
-		s := string(b)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) > 38 && fields[38] == "1" { // field 41 overall
-			n++
-			main = main || d.Name() == strconv.Itoa(os.Getpid())
-		}
-	}
-	return n, main
 }
