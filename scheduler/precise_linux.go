@@ -45,8 +45,11 @@ const (
 	// tick's work between two waits.
 	yieldEvery = 7 * time.Millisecond
 	// yieldSlack is how far beyond the spin a deadline must be for a
-	// voluntary yield (a hand-off between threads, ~25 µs at p50).
-	yieldSlack = 100 * time.Microsecond
+	// voluntary yield (a hand-off between threads, ~25 µs at p50, which
+	// the spin margin mostly absorbs). Small enough that 10 kHz groups
+	// yield too: a yield they choose costs less than a preemption sysmon
+	// chooses.
+	yieldSlack = 20 * time.Microsecond
 	// FIFOPriority is the SCHED_FIFO priority Bind asks for High: below
 	// the kernel's threaded interrupt handlers (50), which it must not
 	// starve, and above every SCHED_OTHER thread.
