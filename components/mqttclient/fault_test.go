@@ -90,7 +90,7 @@ config:
 			time.Sleep(d)
 		}
 	}
-	if !h.StepUntil(func() bool { return len(b.on("outage/seq")) >= n }, 20*time.Second) {
+	if !h.StepUntil(func() bool { return len(b.on("outage/seq")) >= n }, 60*time.Second) {
 		t.Logf("only %d of %d delivered", len(b.on("outage/seq")), n)
 	}
 	h.Step(1)
@@ -203,7 +203,7 @@ func TestSIGKILLWithQueueOnDisk(t *testing.T) {
 
 	b := startBroker(t, addr)
 	h := runtimetest.New(t, mqttclient.Type, killConfig(dir, addr))
-	if !h.StepUntil(func() bool { return len(b.on("kill/seq")) >= n }, 20*time.Second) {
+	if !h.StepUntil(func() bool { return len(b.on("kill/seq")) >= n }, 60*time.Second) {
 		t.Logf("only %d of %d delivered", len(b.on("kill/seq")), n)
 	}
 	checkSequence(t, b.on("kill/seq"), n)

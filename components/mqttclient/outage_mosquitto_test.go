@@ -144,7 +144,7 @@ config:
 		}
 	}
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
-	if !h.StepUntil(func() bool { return count() >= n }, 20*time.Second) {
+	if !h.StepUntil(func() bool { return count() >= n }, 60*time.Second) {
 		t.Logf("only %d of %d delivered", count(), n)
 	}
 	mu.Lock()
