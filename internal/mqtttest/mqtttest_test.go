@@ -3,6 +3,7 @@ package mqtttest
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -48,4 +49,32 @@ func splitAddr(t *testing.T, addr string) (string, string) {
 		t.Fatalf("bad address %q", addr)
 	}
 	return addr[:i], addr[i+1:]
+}
+
+// TestHelperRequireMissing is run as a subprocess by TestMissingToolRule.
+func TestHelperRequireMissing(t *testing.T) {
+	if os.Getenv("MQTTTEST_HELPER") != "1" {
+		t.Skip("helper for TestMissingToolRule")
+	}
+	RequireTool(t, "no-such-mqtt-tool-4c1d")
+	t.Log("reached after RequireTool")
+}
+
+// TestMissingToolRule: a missing tool skips the test locally and fails it
+// in CI.
+func TestMissingToolRule(t *testing.T) {
+	for _, tc := range []struct {
+		ci       string
+		wantFail bool
+		wantText string
+	}{{"", false, "SKIP"}, {"1", true, "required in CI"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperRequireMissing$", "-test.v")
+		cmd.Env = append(os.Environ(), "MQTTTEST_HELPER=1", "CI="+tc.ci)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if failed := err != nil; failed != tc.wantFail || !strings.Contains(string(out), tc.wantText) || strings.Contains(string(out), "reached after") {
+			t.Fatalf("CI=%q: err=%v, want failure %v with %q:\n%s", tc.ci, err, tc.wantFail, tc.wantText, out)
+		}
+	}
 }
