@@ -24,11 +24,12 @@ import (
 
 const benchTimerUsage = `usage: runtime bench timer [--rate HZ] [--duration D] [--json] [--gc-load] [--priority P]
 
-Measures, one after the other, how late periodic wake-ups are on this machine:
-Metronome's precise timer on a bound thread (the way a rate group waits),
-Go's time.Ticker, and cyclictest (Debian package rt-tests) when it is on PATH,
-each for the whole duration at the same rate. A user runs it on new controller
-hardware to learn what rate it holds.
+Measures how late periodic wake-ups are on this machine: Metronome's precise
+timer on a bound thread (the way a rate group waits), Go's time.Ticker, and
+cyclictest (Debian package rt-tests) when it is on PATH, each for the whole
+duration at the same rate. They take turns in rounds of about a second, so all
+meet the same background activity. Run it on new controller hardware to learn
+what rate it holds.
 
   --rate HZ      ticks per second (default 1000)
   --duration D   time per contender: 10s, 1m, or seconds (default 10s)
@@ -58,8 +59,7 @@ type timerResult struct {
 	Missed uint64  `json:"missed"`
 	CPU    float64 `json:"cpu_pct"`
 
-	note     string // shown under the table
-	realTime bool   // metronome: SCHED_FIFO was granted
+	note string // shown under the table
 }
 
 type timerReport struct {
@@ -120,35 +120,64 @@ func benchTimer(args []string, stdout, stderr io.Writer) int {
 		return usage(fmt.Sprintf("--duration %v is shorter than one period (%v)", dur, period))
 	}
 
-	rep := timerReport{Bench: "timer", RateHz: *rate, DurationS: dur.Seconds(), GCLoad: *gcLoad}
-	progress := func(name string) {
-		fmt.Fprintf(stderr, "measuring %s for %v at %v Hz...\n", name, dur, *rate)
+	// The contenders take turns in rounds of about a second, so that all
+	// of them meet the same background activity on a shared machine.
+	rounds := int(dur / time.Second)
+	rounds = max(1, min(rounds, 10))
+	roundDur := dur / time.Duration(rounds)
+	if roundDur < 10*period {
+		rounds, roundDur = 1, dur
 	}
+
+	rep := timerReport{Bench: "timer", RateHz: *rate, DurationS: dur.Seconds(), GCLoad: *gcLoad}
 	var notes []string
+	var met, tick, cyc tally
+	ctPath, err := exec.LookPath("cyclictest")
+	if err != nil {
+		notes = append(notes, "cyclictest: not on PATH (Debian package rt-tests), so not measured")
+	}
+	names, total := "metronome, time.Ticker", 2*dur
+	if ctPath != "" {
+		names, total = names+", cyclictest", 3*dur
+	}
+	fmt.Fprintf(stderr, "measuring %s at %v Hz in %d round(s) of %v each (about %v)...\n", names, *rate, rounds, roundDur, total)
 
 	var load *gcLoader
 	if *gcLoad {
 		load = startGCLoad()
+		defer load.stop()
 	}
-	progress("metronome")
-	met := measureMetronome(period, dur, prio, load)
-	rep.Results = append(rep.Results, met)
-	progress("time.Ticker")
-	rep.Results = append(rep.Results, measureTicker(period, dur, load))
-	if load != nil {
-		load.stop()
+	var info scheduler.BindInfo
+	for range rounds {
+		load.pause(false)
+		info = measureMetronome(period, roundDur, prio, load, &met)
+		measureTicker(period, roundDur, load, &tick)
+		load.pause(true)
+		if ctPath != "" {
+			if err := measureCyclictest(ctPath, period, roundDur, info.RealTime, &cyc); err != nil {
+				notes = append(notes, "cyclictest: "+err.Error())
+				ctPath, cyc = "", tally{}
+			}
+		}
 	}
 
-	if path, err := exec.LookPath("cyclictest"); err != nil {
-		notes = append(notes, "cyclictest: not on PATH (Debian package rt-tests), so not measured")
+	m := met.result("metronome")
+	m.note = bindText(info)
+	if load != nil {
+		m.note += fmt.Sprintf("; %d GCs during its turns; whole process less the load generator %.2f%% CPU", met.gcs, cpuPercent(met.proc, met.elapsed))
 	} else {
-		progress("cyclictest")
-		r, err := measureCyclictest(path, period, dur, met.realTime)
-		if err != nil {
-			notes = append(notes, "cyclictest: "+err.Error())
-		} else {
-			rep.Results = append(rep.Results, r)
-		}
+		m.note += fmt.Sprintf("; whole process %.2f%% CPU", cpuPercent(met.proc, met.elapsed))
+	}
+	rep.Results = append(rep.Results, m)
+	t := tick.result("time.Ticker")
+	if load != nil {
+		t.note = "CPU includes garbage collection work"
+	}
+	rep.Results = append(rep.Results, t)
+	if cyc.h.Count() > 0 {
+		c := cyc.result("cyclictest")
+		c.note = cyc.note
+		rep.Results = append(rep.Results, c)
 	}
 
 	if *asJSON {
@@ -167,7 +196,8 @@ func benchTimer(args []string, stdout, stderr io.Writer) int {
 	if *gcLoad {
 		gcText = "on (~50 MB/s allocated)"
 	}
-	fmt.Fprintf(stdout, "timer lateness at %v Hz (period %v), %v per contender, GC load %s; µs\n\n", *rate, period, dur, gcText)
+	fmt.Fprintf(stdout, "timer lateness at %v Hz (period %v), %v per contender in %d interleaved round(s), GC load %s; µs\n\n",
+		*rate, period, dur, rounds, gcText)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "name\tp50\tp99\tp99.9\tmax\tmissed\tcpu %\t")
 	for _, r := range rep.Results {
@@ -184,6 +214,23 @@ func benchTimer(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, n)
 	}
 	return 0
+}
+
+// tally accumulates one contender's measurements over the rounds.
+type tally struct {
+	h       scheduler.Histogram
+	missed  uint64
+	cpu     time.Duration // CPU charged to the contender
+	elapsed time.Duration
+	proc    time.Duration // metronome: the whole process's CPU, less the load generator
+	gcs     uint64        // metronome: GC cycles during its turns
+	note    string
+}
+
+func (t *tally) result(name string) timerResult {
+	r := timerResult{Name: name, Missed: t.missed, CPU: cpuPercent(t.cpu, t.elapsed)}
+	r.fill(&t.h)
+	return r
 }
 
 func joinNote(a, b string) string {
@@ -221,55 +268,42 @@ func cpuPercent(cpu, elapsed time.Duration) float64 {
 	return math.Round(float64(cpu)/float64(elapsed)*1e4) / 100
 }
 
-// measureMetronome runs the loop a rate group runs: a bound thread waits
-// for start + k*period with the precise timer and skips missed periods.
-func measureMetronome(period, dur time.Duration, prio scheduler.Priority, load *gcLoader) timerResult {
-	res := timerResult{Name: "metronome"}
+// measureMetronome runs the loop a rate group runs for d: a bound thread
+// waits for start + k*period with the precise timer and skips missed
+// periods.
+func measureMetronome(period, d time.Duration, prio scheduler.Priority, load *gcLoader, acc *tally) scheduler.BindInfo {
+	var info scheduler.BindInfo
 	done := make(chan struct{})
-	var h scheduler.Histogram
 	go func() {
 		defer close(done)
 		// The goroutine ends locked, so the Go runtime ends its tuned thread.
 		t := scheduler.NewPreciseTimer()
-		info := t.(scheduler.Binder).Bind(prio)
-		res.realTime = info.RealTime
+		info = t.(scheduler.Binder).Bind(prio)
 		gc0 := gcCycles()
-		var load0 time.Duration
-		if load != nil {
-			load0 = load.cpu()
-		}
+		load0 := load.cpu()
 		proc0 := scheduler.ProcessCPUTime()
 		cpu0 := scheduler.ThreadCPUTime()
 		start := t.Now()
-		end := start + dur
+		end := start + d
 		next := start + period
-		var missed uint64
 		for next <= end {
 			t.Wait(next, nil)
 			now := t.Now()
-			h.Record(now - next)
+			acc.h.Record(now - next)
 			next += period
 			if now >= next {
 				k := (now-next)/period + 1
-				missed += uint64(k)
+				acc.missed += uint64(k)
 				next += k * period
 			}
 		}
-		elapsed := t.Now() - start
-		res.CPU = cpuPercent(scheduler.ThreadCPUTime()-cpu0, elapsed)
-		proc := scheduler.ProcessCPUTime() - proc0
-		res.Missed = missed
-		res.note = bindText(info)
-		if load != nil {
-			proc -= load.cpu() - load0
-			res.note += fmt.Sprintf("; %d GCs during the run; whole process less the load generator %.2f%% CPU", gcCycles()-gc0, cpuPercent(proc, elapsed))
-		} else {
-			res.note += fmt.Sprintf("; whole process %.2f%% CPU", cpuPercent(proc, elapsed))
-		}
+		acc.elapsed += t.Now() - start
+		acc.cpu += scheduler.ThreadCPUTime() - cpu0
+		acc.proc += scheduler.ProcessCPUTime() - proc0 - (load.cpu() - load0)
+		acc.gcs += gcCycles() - gc0
 	}()
 	<-done
-	res.fill(&h)
-	return res
+	return info
 }
 
 func bindText(info scheduler.BindInfo) string {
@@ -292,83 +326,66 @@ func bindText(info scheduler.BindInfo) string {
 	return s
 }
 
-// measureTicker reads a time.Ticker. Each tick carries the time it was due
-// (Go 1.23 and later), so lateness is the receive time minus that, and a
-// gap in the tick grid counts as missed periods.
-func measureTicker(period, dur time.Duration, load *gcLoader) timerResult {
-	res := timerResult{Name: "time.Ticker"}
-	var h scheduler.Histogram
-	var loadCPU0 time.Duration
-	if load != nil {
-		loadCPU0 = load.cpu()
-	}
+// measureTicker reads a time.Ticker for d. Each tick carries the time it
+// was due (Go 1.23 and later), so lateness is the receive time minus that,
+// and a gap in the tick grid counts as missed periods.
+func measureTicker(period, d time.Duration, load *gcLoader, acc *tally) {
+	load0 := load.cpu()
 	cpu0 := scheduler.ProcessCPUTime()
 	start := time.Now()
 	tk := time.NewTicker(period)
 	var first time.Time
 	var last int64
-	var missed uint64
 	for {
 		due := <-tk.C
 		now := time.Now()
-		h.Record(now.Sub(due))
+		acc.h.Record(now.Sub(due))
 		if first.IsZero() {
 			first = due
 		} else {
 			k := int64(math.Round(float64(due.Sub(first)) / float64(period)))
 			if k > last+1 {
-				missed += uint64(k - last - 1)
+				acc.missed += uint64(k - last - 1)
 			}
 			last = k
 		}
-		if now.Sub(start) >= dur {
+		if now.Sub(start) >= d {
 			break
 		}
 	}
 	tk.Stop()
-	elapsed := time.Since(start)
-	cpu := scheduler.ProcessCPUTime() - cpu0
-	if load != nil {
-		cpu -= load.cpu() - loadCPU0
-		res.note = "CPU includes garbage collection work"
-	}
-	res.CPU = cpuPercent(cpu, elapsed)
-	res.Missed = missed
-	res.fill(&h)
-	return res
+	acc.elapsed += time.Since(start)
+	acc.cpu += scheduler.ProcessCPUTime() - cpu0 - (load.cpu() - load0)
 }
 
-// measureCyclictest runs cyclictest for the same number of periods, one
-// thread at SCHED_OTHER like our default (or at metronome's SCHED_FIFO
-// priority when metronome got it), without its system tuning (it would
-// otherwise pin /dev/cpu_dma_latency to 0 for its run only), and reads its
-// histogram of 1 µs buckets.
-func measureCyclictest(path string, period, dur time.Duration, fifo bool) (timerResult, error) {
-	res := timerResult{Name: "cyclictest"}
+// measureCyclictest runs cyclictest for the periods in d, one thread at
+// SCHED_OTHER like our default (or at metronome's SCHED_FIFO priority when
+// metronome got it), without its system tuning (it would otherwise pin
+// /dev/cpu_dma_latency to 0 for its run only), and reads its histogram of
+// 1 µs buckets.
+func measureCyclictest(path string, period, d time.Duration, fifo bool, acc *tally) error {
 	intervalUS := int64(math.Round(float64(period) / float64(time.Microsecond)))
 	if intervalUS < 1 {
 		intervalUS = 1
 	}
+	acc.note = ""
 	if time.Duration(intervalUS)*time.Microsecond != period {
-		res.note = fmt.Sprintf("interval rounded to %d µs", intervalUS)
+		acc.note = fmt.Sprintf("interval rounded to %d µs", intervalUS)
 	}
-	loops := int64(dur / period)
+	loops := max(int64(d/period), 1)
 	// Histogram up to 10 periods, at least 10 ms: later wake-ups overflow,
 	// and count at cyclictest's max.
-	maxUS := 10 * intervalUS
-	if maxUS < 10000 {
-		maxUS = 10000
-	}
+	maxUS := max(10*intervalUS, 10000)
 	policy := []string{"--policy=other"}
 	if fifo {
 		policy = []string{"--policy=fifo", "-p", strconv.Itoa(scheduler.FIFOPriority)}
-		res.note = joinNote(res.note, fmt.Sprintf("SCHED_FIFO priority %d", scheduler.FIFOPriority))
+		acc.note = joinNote(acc.note, fmt.Sprintf("SCHED_FIFO priority %d", scheduler.FIFOPriority))
 	}
 	args := append(policy, "-q", "-t1", "--default-system",
 		"-i", strconv.FormatInt(intervalUS, 10),
 		"-l", strconv.FormatInt(loops, 10),
 		"-h", strconv.FormatInt(maxUS, 10))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*dur+30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*d+30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	var out, errOut bytes.Buffer
@@ -378,27 +395,26 @@ func measureCyclictest(path string, period, dur time.Duration, fifo bool) (timer
 		if len(msg) > 200 {
 			msg = msg[:200]
 		}
-		return res, fmt.Errorf("run failed: %v: %s", err, msg)
+		return fmt.Errorf("run failed: %v: %s", err, msg)
 	}
-	var h scheduler.Histogram
-	maxLat, overflows, err := parseCyclictestHistogram(&out, intervalUS, &h, &res.Missed)
+	maxLat, overflows, err := parseCyclictestHistogram(&out, intervalUS, &acc.h, &acc.missed)
 	if err != nil {
-		return res, err
+		return err
 	}
 	if overflows > 0 {
 		// Overflows are at least the histogram's bound; the latest is
 		// cyclictest's max.
 		for range overflows - 1 {
-			h.Record(time.Duration(maxUS) * time.Microsecond)
+			acc.h.Record(time.Duration(maxUS) * time.Microsecond)
 		}
-		h.Record(time.Duration(maxLat) * time.Microsecond)
-		res.Missed += (overflows-1)*uint64(maxUS/intervalUS) + uint64(maxLat/intervalUS)
+		acc.h.Record(time.Duration(maxLat) * time.Microsecond)
+		acc.missed += (overflows-1)*uint64(maxUS/intervalUS) + uint64(maxLat/intervalUS)
 	}
-	res.fill(&h)
 	if st := cmd.ProcessState; st != nil {
-		res.CPU = cpuPercent(st.UserTime()+st.SystemTime(), time.Duration(loops)*period)
+		acc.cpu += st.UserTime() + st.SystemTime()
 	}
-	return res, nil
+	acc.elapsed += time.Duration(loops) * period
+	return nil
 }
 
 // parseCyclictestHistogram reads cyclictest -h output: lines "LAT COUNT"
@@ -464,10 +480,12 @@ func parseCyclictestHistogram(r io.Reader, intervalUS int64, h *scheduler.Histog
 
 // gcLoader allocates about 50 MB/s, keeping about 8 MB live, on its own
 // locked thread: the moderate garbage-collector load of the reference
-// measurements (about 6 GCs a second with GOGC=100).
+// measurements (about 6 GCs a second with GOGC=100). A nil *gcLoader is no
+// load.
 type gcLoader struct {
 	quit    chan struct{}
 	done    chan struct{}
+	paused  atomic.Bool
 	cpuNano atomic.Int64 // the load thread's CPU time, updated every batch
 }
 
@@ -490,28 +508,46 @@ func startGCLoad() *gcLoader {
 		live := make([]*loadNode, liveNodes)
 		i := 0
 		next := time.Now()
+		tm := time.NewTimer(batch)
+		defer tm.Stop()
 		for {
-			var prev *loadNode
-			for range perBatch {
-				n := &loadNode{next: prev}
-				n.pad[0] = byte(i)
-				live[i%liveNodes] = n
-				prev = n
-				i++
+			if !l.paused.Load() {
+				var prev *loadNode
+				for range perBatch {
+					n := &loadNode{next: prev}
+					n.pad[0] = byte(i)
+					live[i%liveNodes] = n
+					prev = n
+					i++
+				}
 			}
 			l.cpuNano.Store(int64(scheduler.ThreadCPUTime()))
 			next = next.Add(batch)
+			tm.Reset(time.Until(next))
 			select {
 			case <-l.quit:
 				return
-			case <-time.After(time.Until(next)):
+			case <-tm.C:
 			}
 		}
 	}()
 	return l
 }
 
-func (l *gcLoader) cpu() time.Duration { return time.Duration(l.cpuNano.Load()) }
+// cpu returns the load thread's CPU time so far (0 for no load).
+func (l *gcLoader) cpu() time.Duration {
+	if l == nil {
+		return 0
+	}
+	return time.Duration(l.cpuNano.Load())
+}
+
+// pause stops or restarts allocating; the live data stays.
+func (l *gcLoader) pause(p bool) {
+	if l != nil {
+		l.paused.Store(p)
+	}
+}
 
 func (l *gcLoader) stop() {
 	close(l.quit)
