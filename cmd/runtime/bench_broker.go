@@ -19,6 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/rs/zerolog"
 
@@ -395,7 +396,7 @@ func dialBench(addr, id string, onMsg func(*paho.Publish)) (*benchClient, error)
 	if err != nil {
 		return nil, err
 	}
-	cfg := paho.ClientConfig{ClientID: id, Conn: conn}
+	cfg := paho.ClientConfig{ClientID: id, Conn: packets.NewThreadSafeConn(conn)}
 	if onMsg != nil {
 		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){func(r paho.PublishReceived) (bool, error) {
 			onMsg(r.Packet)

@@ -32,10 +32,29 @@ type Broker struct {
 
 	guard     guardStats
 	wsRefused atomic.Uint64
+	conns     atomic.Int64  // open client sockets, all listeners
+	connsOver atomic.Uint64 // sockets closed at once for max_connections
 
 	mu      sync.Mutex
 	started bool
 	stopped bool
+
+	gate     sync.Mutex // orders new connections before mochi's Close
+	stopping bool
+}
+
+// enter admits a new connection unless the broker is stopping. It adds the
+// connection to mochi's client WaitGroup itself, before mochi's handler
+// runs: mochi adds inside the handler, which races with the Wait in its
+// Close when a client connects during shutdown (mochi-mqtt/server#541).
+func (b *Broker) enter() bool {
+	b.gate.Lock()
+	defer b.gate.Unlock()
+	if b.stopping {
+		return false
+	}
+	b.srv.Listeners.ClientsWg.Add(1)
+	return true
 }
 
 // Stats is a snapshot of the broker's counters. Totals count from start.
@@ -50,6 +69,8 @@ type Stats struct {
 	AuthFailures  uint64 // CONNECTs refused for bad credentials
 	ACLDenied     uint64 // publishes, subscriptions and deliveries refused by the ACL
 	ListenersDown int    // configured listeners not accepting connections
+	Connections   int64  // open client sockets, including those not yet connected
+	OverLimit     uint64 // sockets closed at once because max_connections was reached
 	StoreErrors   uint64 // failed writes to the persistence directory
 }
 
@@ -196,6 +217,8 @@ func (b *Broker) Stats() Stats {
 	s.AuthFailures = b.auth.authFailures.Load()
 	s.ACLDenied = b.auth.aclDenied.Load()
 	_, s.ListenersDown = b.firstFailure()
+	s.Connections = b.conns.Load()
+	s.OverLimit = b.connsOver.Load()
 	if b.store != nil {
 		s.StoreErrors = b.store.errs.Load()
 	}
@@ -216,6 +239,9 @@ func (b *Broker) Stop(ctx context.Context) error {
 		return nil
 	}
 	b.stopped = true
+	b.gate.Lock()
+	b.stopping = true
+	b.gate.Unlock()
 	done := make(chan error, 1)
 	go func() { done <- b.srv.Close() }()
 	var err error

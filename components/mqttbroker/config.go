@@ -28,6 +28,10 @@ type Config struct {
 	// MaxClients limits how many clients may be connected at once
 	// (0 = unlimited). Further clients are refused with "server busy".
 	MaxClients int `yaml:"max_clients"`
+	// MaxConnections limits open sockets, counting those that have not
+	// sent CONNECT yet (0 = unlimited); further sockets are closed at once.
+	// It bounds the memory a flood of idle connections can take.
+	MaxConnections int `yaml:"max_connections"`
 	// MaxPacketSize is the largest MQTT packet, in bytes, a client may send
 	// (0 = the protocol maximum, 268435460). Larger packets close the
 	// connection and are counted as malformed.
@@ -275,6 +279,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxClients < 0 {
 		add("max_clients: %d is negative (0 = unlimited)", c.MaxClients)
+	}
+	if c.MaxConnections < 0 {
+		add("max_connections: %d is negative (0 = unlimited)", c.MaxConnections)
+	} else if c.MaxConnections > 0 && c.MaxClients > c.MaxConnections {
+		add("max_connections: %d is below max_clients %d, so max_clients could never be reached", c.MaxConnections, c.MaxClients)
 	}
 	if c.MaxPacketSize < 0 || c.MaxPacketSize > protocolMaxPacket {
 		add("max_packet_size: %d is outside 0..%d", c.MaxPacketSize, protocolMaxPacket)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/rs/zerolog"
 )
@@ -97,7 +98,10 @@ func dial(t testing.TB, addr string, o clientOpts) (*client, *paho.Connack, erro
 	c := &client{msgs: make(chan *paho.Publish, 20000)}
 	c.Client = paho.NewClient(paho.ClientConfig{
 		ClientID: o.id,
-		Conn:     conn,
+		// paho writes a packet in several Writes on TLS and WebSocket
+		// connections; without this its keep-alive PINGREQ can land in the
+		// middle of another packet (which the broker rightly refuses).
+		Conn: packets.NewThreadSafeConn(conn),
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(r paho.PublishReceived) (bool, error) {
 			c.msgs <- r.Packet
 			return true, nil

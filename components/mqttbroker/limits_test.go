@@ -185,3 +185,27 @@ func TestMaxSessionExpiry(t *testing.T) {
 		t.Fatalf("after expiry: %d subscriptions, %d dropped; want 0 and the 1 queued message", s.Subscriptions, s.Dropped)
 	}
 }
+
+func TestMaxConnections(t *testing.T) {
+	cfg := openConfig()
+	cfg.MaxConnections = 3
+	b := startBroker(t, cfg)
+	var idle []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", b.Addrs()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	waitFor(t, "three open sockets", func() bool { return b.Stats().Connections == 3 })
+	_, closed := sendRaw(t, b.Addrs()[0], connectV4)
+	if !closed || b.Stats().OverLimit != 1 {
+		t.Fatalf("fourth socket: closed %v, over limit %d; want closed and counted", closed, b.Stats().OverLimit)
+	}
+	idle[0].Close()
+	waitFor(t, "a free slot", func() bool { return b.Stats().Connections == 2 })
+	good := newGoodClient(t, b.Addrs()[0])
+	good.roundTrip(t)
+}

@@ -212,21 +212,34 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 
 // handle runs mochi's connection handler for one client behind the guard.
 func (l *listener) handle(conn net.Conn, establish listeners.EstablishFn) {
+	if limit := l.b.cfg.MaxConnections; limit > 0 && l.b.conns.Load() >= int64(limit) {
+		l.b.connsOver.Add(1)
+		l.log.Debug().Str("remote", conn.RemoteAddr().String()).Int("max_connections", limit).Msg("connection refused: max_connections reached")
+		_ = conn.Close()
+		return
+	}
 	st := &l.b.guard
 	g := newGuardConn(conn, l.b.cfg.MaxPacketSize, l.b.cfg.ReadBufferSize, st, l.badPacket)
+	if !l.b.enter() {
+		_ = conn.Close()
+		return
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
+		l.b.srv.Listeners.ClientsWg.Done()
 		_ = conn.Close()
 		return
 	}
 	l.conns[g] = struct{}{}
 	l.mu.Unlock()
+	l.b.conns.Add(1)
 	// mochi sets no deadline before CONNECT, so a socket that never speaks
 	// would hold a goroutine and buffers forever. mochi replaces this
 	// deadline with the keep-alive one once the client has connected.
 	_ = conn.SetDeadline(time.Now().Add(l.b.cfg.ConnectTimeout))
 	go func() {
+		defer l.b.srv.Listeners.ClientsWg.Done()
 		defer func() {
 			if r := recover(); r != nil {
 				st.panics.Add(1)
@@ -236,6 +249,7 @@ func (l *listener) handle(conn net.Conn, establish listeners.EstablishFn) {
 			l.mu.Lock()
 			delete(l.conns, g)
 			l.mu.Unlock()
+			l.b.conns.Add(-1)
 		}()
 		err := establish(l.id, g)
 		if err != nil {

@@ -1,6 +1,7 @@
 package mqttbroker
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -55,7 +56,9 @@ func sendRaw(t testing.TB, addr string, pkts ...[]byte) ([]byte, bool) {
 	}
 	_ = c.SetReadDeadline(time.Now().Add(time.Second))
 	b, err := io.ReadAll(c)
-	closed := err == nil // EOF: the broker closed the connection
+	// EOF or a reset: the broker closed the connection; a timeout: it did not.
+	var ne net.Error
+	closed := err == nil || !(errors.As(err, &ne) && ne.Timeout())
 	return b, closed
 }
 
