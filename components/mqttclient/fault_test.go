@@ -17,11 +17,10 @@ import (
 	"github.com/metronome-rt/metronome/runtime/runtimetest"
 )
 
-// checkSequence verifies that got is exactly 1..n in order.
-func checkSequence(t *testing.T, got []string, n int) {
+// sequenceFaults compares got with 1..n in order.
+func sequenceFaults(t *testing.T, got []string, n int) (missing []int, dups, inversions int) {
 	t.Helper()
 	seen := map[string]int{}
-	var dups, gaps, inversions int
 	last := 0
 	for _, p := range got {
 		seen[p]++
@@ -39,11 +38,19 @@ func checkSequence(t *testing.T, got []string, n int) {
 	}
 	for i := 1; i <= n; i++ {
 		if seen[strconv.Itoa(i)] == 0 {
-			gaps++
+			missing = append(missing, i)
 		}
 	}
-	if dups+gaps+inversions > 0 || len(got) != n {
-		t.Errorf("%d messages for 1..%d: %d missing, %d twice, %d out of order", len(got), n, gaps, dups, inversions)
+	return missing, dups, inversions
+}
+
+// checkSequence verifies that got is exactly 1..n in order.
+func checkSequence(t *testing.T, got []string, n int) {
+	t.Helper()
+	missing, dups, inversions := sequenceFaults(t, got, n)
+	if len(missing)+dups+inversions > 0 || len(got) != n {
+		t.Errorf("%d messages for 1..%d: %d missing (first %v), %d twice, %d out of order",
+			len(got), n, len(missing), missing[:min(5, len(missing))], dups, inversions)
 	}
 }
 

@@ -50,14 +50,25 @@ type ioSide struct {
 	cm      *autopaho.ConnectionManager
 	filters []string
 	fqos    []byte
+	runCtx  context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
-	pub     paho.Publish // reused by the sender for every message
+	// conn is cancelled when the connection it belongs to drops, so a
+	// publish waiting for an acknowledgement on a dead connection returns at
+	// once instead of after publish_timeout.
+	conn atomic.Pointer[connScope]
+	pub  paho.Publish // reused by the sender for every message
 
 	errMu      sync.Mutex
 	lastErr    string
 	lastLog    time.Time
 	suppressed int
+}
+
+// connScope is the lifetime of one connection.
+type connScope struct {
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func (io *ioSide) wakeSender() {
@@ -185,7 +196,7 @@ func (c *client) Start(ctx context.Context) error {
 		ac.WillMessage = &paho.WillMessage{Topic: st.Topic, Payload: []byte(st.Offline), QoS: byte(st.QoS), Retain: true}
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	io.cancel = cancel
+	io.runCtx, io.cancel = runCtx, cancel
 	cm, err := autopaho.NewConnection(runCtx, ac)
 	if err != nil {
 		cancel()
@@ -293,6 +304,10 @@ const stableAfter = 10 * time.Second
 
 func (io *ioSide) onUp(cm *autopaho.ConnectionManager, ack *paho.Connack) {
 	io.upSince.Store(time.Now().UnixNano())
+	cctx, ccancel := context.WithCancel(io.runCtx)
+	if old := io.conn.Swap(&connScope{cctx, ccancel}); old != nil {
+		old.cancel()
+	}
 	io.connected.Store(true)
 	io.epoch.Add(1)
 	io.errMu.Lock()
@@ -337,6 +352,9 @@ func (io *ioSide) onUp(cm *autopaho.ConnectionManager, ack *paho.Connack) {
 
 func (io *ioSide) onDown() bool {
 	io.connected.Store(false)
+	if sc := io.conn.Load(); sc != nil {
+		sc.cancel()
+	}
 	if time.Since(time.Unix(0, io.upSince.Load())) < stableAfter {
 		if io.flaps.Load() < 30 {
 			io.flaps.Add(1)
@@ -399,7 +417,8 @@ func (io *ioSide) send(ctx context.Context) {
 			}
 			continue
 		}
-		if !io.connected.Load() {
+		sc := io.conn.Load()
+		if !io.connected.Load() || sc == nil || sc.ctx.Err() != nil {
 			select {
 			case <-io.wake:
 			case <-io.up:
@@ -410,7 +429,7 @@ func (io *ioSide) send(ctx context.Context) {
 		p := &io.pub
 		p.Topic, p.Payload, p.QoS, p.Retain = m.Topic, m.Payload, m.QoS, m.Retain
 		start := time.Now()
-		resp, err := io.cm.Publish(ctx, p)
+		resp, err := io.cm.Publish(sc.ctx, p)
 		switch {
 		case err == nil && (resp == nil || resp.ReasonCode < 0x80):
 			if m.QoS > 0 {
