@@ -2,6 +2,7 @@ package mqttbroker
 
 import (
 	"context"
+	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -94,3 +95,47 @@ func BenchmarkPubSubQoS1Persistent(b *testing.B) {
 	cfg.Persistence = &PersistenceConfig{Dir: b.TempDir(), SyncInterval: time.Second}
 	benchPubSubCfg(b, 1, cfg)
 }
+
+// BenchmarkGuardFraming measures the guard reading one small PUBLISH from a
+// socket-like stream: framing, size check and decode.
+func BenchmarkGuardFraming(b *testing.B) {
+	stream := &repeatReader{p: publishQoS1V5}
+	g := newGuardConn(&readOnlyConn{r: stream}, 1<<20, 4096, &guardStats{}, nil)
+	g.version = 5
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		n := 0
+		for n < len(publishQoS1V5) {
+			k, err := g.Read(buf[:len(publishQoS1V5)-n])
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += k
+		}
+	}
+}
+
+// repeatReader yields p over and over.
+type repeatReader struct {
+	p   []byte
+	off int
+}
+
+func (r *repeatReader) Read(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k := copy(b[n:], r.p[r.off:])
+		n += k
+		r.off = (r.off + k) % len(r.p)
+	}
+	return n, nil
+}
+
+// readOnlyConn is a net.Conn whose reads come from r.
+type readOnlyConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *readOnlyConn) Read(b []byte) (int, error) { return c.r.Read(b) }

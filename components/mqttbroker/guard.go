@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -121,7 +122,7 @@ func (g *guardConn) next() error {
 	for len(g.buf) < total {
 		chunk := min(total-len(g.buf), guardChunk)
 		start := len(g.buf)
-		g.buf = append(g.buf, make([]byte, chunk)...)[:start+chunk]
+		g.buf = slices.Grow(g.buf, chunk)[:start+chunk]
 		if _, err := io.ReadFull(g.r, g.buf[start:]); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
