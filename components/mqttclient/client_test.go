@@ -116,8 +116,13 @@ config:
 		h.Step(1)
 	}
 	h.Step(30)
-	// Periodic: 500 ms of ticks at 100 ms.
-	h.Step(50)
+	// Periodic: exactly one message per 100 ms of ticks on the virtual clock.
+	before, _ := h.Get("PeriodCount").Uint()
+	h.Step(100)
+	after, _ := h.Get("PeriodCount").Uint()
+	if after-before != 10 {
+		t.Errorf("interval 100ms: %d messages in 1 s of ticks, want 10", after-before)
+	}
 	flush()
 	waitFor(wait, func() bool { return len(b.on("t/limited")) >= 3 })
 	if got := b.on("t/change"); !slices.Equal(got, []string{"10", "11.2"}) {
@@ -129,10 +134,9 @@ config:
 	if got := b.on("t/conn"); !slices.Equal(got, []string{"5"}) {
 		t.Errorf("on connect: %v", got)
 	}
-	// Interval 100 ms over ~(4+30+30+50) ticks of 10 ms: about 11 messages; exact count
-	// depends on how many ticks connecting took, so bound it by the ticks stepped.
-	if n := len(b.on("t/period")); n < 8 {
-		t.Errorf("periodic: %d messages", n)
+	n, _ := h.Get("PeriodCount").Uint()
+	if !waitFor(wait, func() bool { return len(b.on("t/period")) >= int(n) }) || len(b.on("t/period")) != int(n) {
+		t.Errorf("periodic: %d published, %d received", n, len(b.on("t/period")))
 	}
 }
 
