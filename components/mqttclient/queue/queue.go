@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 )
 
 // Message is one outgoing publication.
@@ -89,6 +90,12 @@ func Open(o Options) (*Store, error) {
 	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
+	}
+	// One writer per log: a second runtime with the same client ID and
+	// directory would interleave records and corrupt both queues.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("queue: %s is in use by another process (same client_id and queue dir?): %w", s.path, err)
 	}
 	s.replaying = true
 	good, err := s.replay(f)
@@ -337,6 +344,11 @@ func (s *Store) compact() error {
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("queue: %w", err)
+	}
+	// The new file takes the old one's place, and its lock with it.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("queue: locking %s: %w", tmp, err)
 	}
 	old, oldSize := s.f, s.size
 	s.f, s.size = f, 0

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -142,6 +143,28 @@ func TestReplayKeepsAllWhenTheLimitWasLowered(t *testing.T) {
 	if len(got) != 49 || got[0] != "t=1" || got[48] != "t=49" {
 		t.Errorf("got %d: %v...", len(got), got[:3])
 	}
+}
+
+func TestOneWriterPerLog(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Limit: 10, Dir: dir, Name: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	push(t, s, "t", "1", false)
+	if _, err := Open(Options{Limit: 10, Dir: dir, Name: "c"}); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("second open of a log in use: %v", err)
+	}
+	s.compact() // the rewritten log is locked too
+	if _, err := Open(Options{Limit: 10, Dir: dir, Name: "c"}); err == nil {
+		t.Error("second open after compaction succeeded")
+	}
+	s.Close()
+	s2, err := Open(Options{Limit: 10, Dir: dir, Name: "c"})
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	s2.Close()
 }
 
 func TestCompaction(t *testing.T) {
