@@ -27,9 +27,9 @@ const benchTimerUsage = `usage: runtime bench timer [--rate HZ] [--duration D] [
 Measures how late periodic wake-ups are on this machine: Metronome's precise
 timer on a bound thread (the way a rate group waits), Go's time.Ticker, and
 cyclictest (Debian package rt-tests) when it is on PATH, each for the whole
-duration at the same rate. They take turns in rounds of about a second, so all
-meet the same background activity. Run it on new controller hardware to learn
-what rate it holds.
+duration at the same rate. They take turns in up to ten rounds (of a second
+each at the default 10s), so all meet the same background activity. Run it on
+new controller hardware to learn what rate it holds.
 
   --rate HZ      ticks per second (default 1000)
   --duration D   time per contender: 10s, 1m, or seconds (default 10s)
@@ -120,8 +120,8 @@ func benchTimer(args []string, stdout, stderr io.Writer) int {
 		return usage(fmt.Sprintf("--duration %v is shorter than one period (%v)", dur, period))
 	}
 
-	// The contenders take turns in rounds of about a second, so that all
-	// of them meet the same background activity on a shared machine.
+	// The contenders take turns in up to ten rounds, so that all of them
+	// meet the same background activity on a shared machine.
 	rounds := int(dur / time.Second)
 	rounds = max(1, min(rounds, 10))
 	roundDur := dur / time.Duration(rounds)
