@@ -110,7 +110,7 @@ func TestCatchUpRunsAtMostN(t *testing.T) {
 	g := s.Group("G", Normal)
 	m := g.Add(c, 10*time.Millisecond, OverrunPolicy{CatchUp: 2})
 	s.Advance(10 * time.Millisecond)
-	c.once = 45 * time.Millisecond // the run at 20 ms ends at 65 ms: 30, 40, 50, 60 are due
+	c.once = 45 * time.Millisecond   // the run at 20 ms ends at 65 ms: 30, 40, 50, 60 are due
 	s.Advance(10 * time.Millisecond) // virtual time is now 65 ms
 	s.Advance(0)
 	// After the overrun: two catch-up runs back to back (for 30 and 40 ms), then skip 50 and 60.

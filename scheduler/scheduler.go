@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 	"sync"
 	"time"
 )
@@ -90,6 +91,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return fmt.Errorf("scheduler: already running")
 	}
 	s.started = true
+	active := 0
+	for _, g := range s.groups {
+		if len(g.members) > 0 {
+			active++
+		}
+	}
+	defer reserveProcs(active)()
 	var wg sync.WaitGroup
 	for _, g := range s.groups {
 		if len(g.members) == 0 {
@@ -195,3 +203,20 @@ func (v *VirtualTimer) Wall() time.Time { return v.epoch.Add(v.now + v.jump) }
 // JumpWall moves the wall clock by d without moving the monotonic timeline,
 // as an NTP step or an operator changing the date would.
 func (v *VirtualTimer) JumpWall(d time.Duration) { v.jump += d }
+
+// reserveProcs raises GOMAXPROCS so that, with every CPU busy running other
+// goroutines (a flood of network traffic, for example), a rate group's
+// thread waking from its sleep still finds a free Go processor at once
+// instead of queueing behind them for up to a scheduling quantum. The
+// operating system still shares the CPUs; a high-priority group's real-time
+// policy decides who runs there. It returns a function that restores the
+// previous setting.
+func reserveProcs(groups int) (restore func()) {
+	prev := goruntime.GOMAXPROCS(0)
+	want := goruntime.NumCPU() + groups
+	if want <= prev {
+		return func() {}
+	}
+	goruntime.GOMAXPROCS(want)
+	return func() { goruntime.GOMAXPROCS(prev) }
+}
