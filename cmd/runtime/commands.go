@@ -64,6 +64,7 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("log-format", "console", "log format: console (for people) or json (for log collectors)")
 	level := fs.String("log-level", "info", "lowest level logged: trace, debug, info, warn, error")
 	stopTimeout := fs.Duration("stop-timeout", 10*time.Second, "how long components may take to stop")
+	memLimit := fs.String("memory-limit", "auto", "heap the process may grow to before the garbage collector runs (512MiB, 1GiB; auto: a quarter of the memory, 64MiB to 1GiB; 0: Go's default collector). Collecting rarely keeps ticks on time under load; GOGC or GOMEMLIMIT in the environment win")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -77,6 +78,15 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "runtime run:", err)
 		return 2
 	}
+	limit := scheduler.DefaultMemoryLimit()
+	if *memLimit != "auto" {
+		if limit, err = scheduler.ParseBytes(*memLimit); err != nil {
+			fmt.Fprintln(stderr, "runtime run: --memory-limit:", err)
+			return 2
+		}
+	}
+	gcDesc, restoreGC := scheduler.ControlGC(limit)
+	defer restoreGC()
 	file := fs.Arg(0)
 	app, err := runtime.Load(file, all.Registry(), runtime.LoadOptions{
 		Log: log,
@@ -94,6 +104,7 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log.Info().Str("file", file).Msg(app.Summary())
+	log.Info().Msg(gcDesc)
 	for _, r := range app.Remote {
 		log.Info().Str("input", r.Sink).Str("source", r.Source).Str("at", r.Pos.String()).Msg("remote route: input waits for a link to the other application")
 	}
