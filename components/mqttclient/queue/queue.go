@@ -21,7 +21,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 )
 
 // Message is one outgoing publication.
@@ -93,7 +92,7 @@ func Open(o Options) (*Store, error) {
 	}
 	// One writer per log: a second runtime with the same client ID and
 	// directory would interleave records and corrupt both queues.
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("queue: %s is in use by another process (same client_id and queue dir?): %w", s.path, err)
 	}
@@ -346,7 +345,7 @@ func (s *Store) compact() error {
 		return fmt.Errorf("queue: %w", err)
 	}
 	// The new file takes the old one's place, and its lock with it.
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(f); err != nil {
 		f.Close()
 		return fmt.Errorf("queue: locking %s: %w", tmp, err)
 	}
