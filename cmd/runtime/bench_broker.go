@@ -73,28 +73,15 @@ type brokerReport struct {
 // benchBroker runs `runtime bench broker`; it returns the exit code.
 func benchBroker(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("runtime bench broker", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "")
 	n := fs.Int("messages", 20000, "")
 	rounds := fs.Int("rounds", 3, "")
 	payload := fs.Int("payload", 64, "")
 	inProcess := fs.Bool("in-process", false, "")
 	serve := fs.Bool("serve-embedded", false, "") // child mode: serve until stdin closes
-	help := fs.Bool("help", false, "")
-	fs.BoolVar(help, "h", false, "")
-	usageErr := func(msg string) int {
-		fmt.Fprintf(stderr, "runtime bench broker: %s\n\n%s", msg, benchBrokerUsage)
-		return 2
-	}
-	if err := fs.Parse(args); err != nil {
-		return usageErr(err.Error())
-	}
-	if *help {
-		fmt.Fprint(stdout, benchBrokerUsage)
-		return 0
-	}
-	if fs.NArg() > 0 {
-		return usageErr(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	code, usageErr := benchArgs(fs, args, benchBrokerUsage, stdout, stderr)
+	if code >= 0 {
+		return code
 	}
 	if *n < 1 || *n > 10_000_000 {
 		return usageErr(fmt.Sprintf("--messages must be 1..10000000, got %d", *n))

@@ -77,25 +77,12 @@ type clientBenchReport struct {
 // benchMQTTClient runs `runtime bench client`; it returns the exit code.
 func benchMQTTClient(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("runtime bench client", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "")
 	n := fs.Int("messages", 20000, "")
 	rounds := fs.Int("rounds", 3, "")
-	help := fs.Bool("help", false, "")
-	fs.BoolVar(help, "h", false, "")
-	usageErr := func(msg string) int {
-		fmt.Fprintf(stderr, "runtime bench client: %s\n\n%s", msg, benchClientUsage)
-		return 2
-	}
-	if err := fs.Parse(args); err != nil {
-		return usageErr(err.Error())
-	}
-	if *help {
-		fmt.Fprint(stdout, benchClientUsage)
-		return 0
-	}
-	if fs.NArg() > 0 {
-		return usageErr(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	code, usageErr := benchArgs(fs, args, benchClientUsage, stdout, stderr)
+	if code >= 0 {
+		return code
 	}
 	if *n < 1 {
 		return usageErr(fmt.Sprintf("--messages %d: want at least 1", *n))

@@ -73,7 +73,6 @@ type timerReport struct {
 // benchTimer runs `runtime bench timer`; it returns the exit code.
 func benchTimer(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("runtime bench timer", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	rate := fs.Float64("rate", 1000, "")
 	dur := 10 * time.Second
 	fs.Func("duration", "", func(s string) error {
@@ -89,22 +88,9 @@ func benchTimer(args []string, stdout, stderr io.Writer) int {
 		prio = p
 		return err
 	})
-	usage := func(msg string) int {
-		if msg != "" {
-			fmt.Fprintf(stderr, "runtime bench timer: %s\n", msg)
-		}
-		fmt.Fprint(stderr, benchTimerUsage)
-		return 2
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, benchTimerUsage)
-			return 0
-		}
-		return usage(err.Error())
-	}
-	if fs.NArg() > 0 {
-		return usage(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	code, usage := benchArgs(fs, args, benchTimerUsage, stdout, stderr)
+	if code >= 0 {
+		return code
 	}
 	if !(*rate > 0) || *rate > 1e6 || math.IsInf(*rate, 0) {
 		return usage(fmt.Sprintf("--rate must be above 0 and at most 1000000 Hz, got %v", *rate))

@@ -298,3 +298,26 @@ func bound(f *float64, none string) string {
 	}
 	return fmt.Sprint(*f)
 }
+
+// benchArgs parses the flags of a `runtime bench` command whose usage is a
+// written text rather than flag defaults: --help prints it to stdout (exit
+// 0), a mistake prints it to stderr (exit 2). code is -1 when the command
+// should go on; usageErr reports a mistake found after parsing.
+func benchArgs(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (code int, usageErr func(string) int) {
+	usageErr = func(msg string) int {
+		fmt.Fprintf(stderr, "%s: %s\n\n%s", fs.Name(), msg, usage)
+		return 2
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return 0, usageErr
+		}
+		return usageErr(err.Error()), usageErr
+	}
+	if fs.NArg() > 0 {
+		return usageErr(fmt.Sprintf("unexpected argument %q", fs.Arg(0))), usageErr
+	}
+	return -1, usageErr
+}
