@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/metronome-rt/metronome/components/mqttclient/payload"
+	"github.com/metronome-rt/metronome/components/mqttclient/queue"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
@@ -110,7 +111,7 @@ func build(b *runtime.Builder, cfg *Config) (runtime.Component, error) {
 		c.dyns = append(c.dyns, newDynPub(b, &c.cfg.Publishers[i]))
 	}
 	io.subs = c.subs
-	io.handoff = newHandoff(cfg.Queue.HandOff)
+	io.handoff = runtime.NewQueue[queue.Message](cfg.Queue.HandOff)
 	return c, nil
 }
 
@@ -176,10 +177,15 @@ func (c *client) push(topic string, p []byte, qos byte, retain, latest, conn boo
 		c.io.dropped.Add(1)
 		return false
 	}
-	if !c.io.handoff.put(topic, p, qos, retain, latest) {
+	s, ok := c.io.handoff.Reserve()
+	if !ok {
 		c.io.dropped.Add(1)
 		return false
 	}
+	// The slot keeps its payload buffer, so this allocates nothing once warm.
+	s.Topic, s.QoS, s.Retain, s.Latest = topic, qos, retain, latest
+	s.Payload = append(s.Payload[:0], p...)
+	c.io.handoff.Commit()
 	return true
 }
 
@@ -299,7 +305,7 @@ type subTopic struct {
 	got      bool
 	commLost bool
 
-	box            latestBox
+	box            runtime.Latest[rxMsg]
 	taken          uint64 // messages the ticks latched
 	nCount, nBytes atomic.Uint64
 }

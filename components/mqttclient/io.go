@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/metronome-rt/metronome/components/mqttclient/queue"
+	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
 
@@ -43,9 +44,9 @@ type ioSide struct {
 	upSince     atomic.Int64 // Unix ns of the last connection
 	flaps       atomic.Int32 // connections in a row that dropped before stableAfter
 
-	handoff *handoff
-	wake    chan struct{} // tick -> sender: something to send
-	up      chan struct{} // connection up -> sender
+	handoff *runtime.Queue[queue.Message] // the ticks hand outgoing messages to the sender
+	wake    chan struct{}                 // tick -> sender: something to send
+	up      chan struct{}                 // connection up -> sender
 	store   *queue.Store
 	cm      *autopaho.ConnectionManager
 	filters []string
@@ -216,7 +217,7 @@ func (c *client) Stop(ctx context.Context) error {
 	if io.cm == nil {
 		return nil
 	}
-	for io.connected.Load() && (io.queued.Load() > 0 || io.handoff.len() > 0) && ctx.Err() == nil {
+	for io.connected.Load() && (io.queued.Load() > 0 || io.handoff.Len() > 0) && ctx.Err() == nil {
 		io.wakeSender()
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -407,7 +408,7 @@ func (io *ioSide) send(ctx context.Context) {
 		}
 	}
 	for ctx.Err() == nil {
-		io.handoff.drain(take)
+		io.handoff.Drain(take)
 		io.queued.Store(int64(io.store.Len()))
 		m, ok := io.store.Front()
 		if !ok {
