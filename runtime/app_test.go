@@ -399,3 +399,51 @@ components:
 		t.Fatalf("loop error %v", err)
 	}
 }
+
+type checkedConfig struct {
+	Mode  string `yaml:"mode"`
+	Items []struct {
+		Name  string `yaml:"name"`
+		Limit int    `yaml:"limit"`
+	} `yaml:"items"`
+}
+
+func (c *checkedConfig) Validate() error {
+	var errs []string
+	if c.Mode != "a" {
+		errs = append(errs, fmt.Sprintf("mode %q: want a", c.Mode))
+	}
+	for i, it := range c.Items {
+		if it.Limit > 5 {
+			errs = append(errs, fmt.Sprintf("items[%d] %s: limit %d: want at most 5", i, it.Name, it.Limit))
+		}
+	}
+	errs = append(errs, "the whole config is wrong somehow")
+	return fmt.Errorf("%s", strings.Join(errs, "\n"))
+}
+
+var checkedType = runtime.Define(runtime.Spec[checkedConfig]{
+	Name: "Checked",
+	Build: func(*runtime.Builder, *checkedConfig) (runtime.Component, error) {
+		return &spend{}, nil
+	},
+})
+
+func TestValidationErrorsPointAtTheirKey(t *testing.T) {
+	_, err := runtime.LoadBytes("v.yaml", []byte(`application: T
+components:
+  - name: C
+    type: Checked
+    config:
+      mode: b
+      items:
+        - {name: A, limit: 1}
+        - {name: B, limit: 7}
+`), runtime.MustRegistry(checkedType), runtime.LoadOptions{Scheduler: virtual()})
+	want := `v.yaml:6:7: T.C: config: the whole config is wrong somehow
+v.yaml:6:13: T.C: config: mode "b": want a
+v.yaml:9:28: T.C: config: items[1] B: limit 7: want at most 5`
+	if err == nil || err.Error() != want {
+		t.Fatalf("errors:\n%v\nwant:\n%s", err, want)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -610,11 +611,11 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *Node, inherit Rate,
 	cfgOK := len(l.errs.list) == before // mistakes elsewhere do not stop this build
 	if v, ok := cfg.(Validator); ok && cfgOK {
 		if err := v.Validate(); err != nil {
-			at := d.pos(n)
-			if ce.Config.Kind != 0 {
-				at = d.pos(&ce.Config)
-			}
 			for _, line := range strings.Split(err.Error(), "\n") {
+				at := d.pos(n)
+				if ce.Config.Kind != 0 {
+					at = d.pos(locateKey(&ce.Config, line))
+				}
 				l.errs.add(at, joinPath(path, "config"), "%s", line)
 			}
 			cfgOK = false
@@ -744,4 +745,46 @@ func (l *loader) alarms(d *decoder, n *yaml.Node, node *Node, cfg map[string]ala
 			a.info.Text, a.text = c.Text, c.Text
 		}
 	}
+}
+
+// locateKey finds the config node a validation message is about. Messages
+// from a config's Validate start with the key path they concern, segments
+// separated by ": " ("publish[0] Temp: qos 3: want 0, 1 or 2", "tls:
+// cert_file and key_file go together", "keep_alive 5ms: ..."): the first word
+// of each segment is looked up as a key (with an optional [index] into a
+// list) for as long as that works. The deepest node found is returned, the
+// config mapping itself when even the first word is not a key.
+func locateKey(cfg *yaml.Node, msg string) *yaml.Node {
+	node, best := cfg, cfg
+	for _, seg := range strings.Split(msg, ": ") {
+		word, _, _ := strings.Cut(strings.TrimSpace(seg), " ")
+		key, idx := word, -1
+		if i := strings.IndexByte(word, '['); i > 0 && strings.HasSuffix(word, "]") {
+			n, err := strconv.Atoi(word[i+1 : len(word)-1])
+			if err != nil {
+				return best
+			}
+			key, idx = word[:i], n
+		}
+		if node.Kind != yaml.MappingNode {
+			return best
+		}
+		var val *yaml.Node
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			if node.Content[i].Value == key {
+				val = node.Content[i+1]
+			}
+		}
+		if val == nil {
+			return best
+		}
+		node, best = val, val
+		if idx >= 0 {
+			if val.Kind != yaml.SequenceNode || idx >= len(val.Content) {
+				return best
+			}
+			node, best = val.Content[idx], val.Content[idx]
+		}
+	}
+	return best
 }
