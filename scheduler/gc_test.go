@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	goruntime "runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -44,5 +45,17 @@ func TestControlGCSetsAndRestores(t *testing.T) {
 	debug.SetGCPercent(100)
 	if d := DefaultMemoryLimit(); d < 64<<20 || d > 1<<30 {
 		t.Fatalf("default memory limit %d out of bounds", d)
+	}
+}
+
+func TestReserveProcsAddsOnePerGroupAndRestores(t *testing.T) {
+	prev := goruntime.GOMAXPROCS(0)
+	restore := reserveProcs(3)
+	if got, want := goruntime.GOMAXPROCS(0), max(prev, goruntime.NumCPU()+3); got != want {
+		t.Fatalf("GOMAXPROCS %d while running 3 groups, want %d", got, want)
+	}
+	restore()
+	if got := goruntime.GOMAXPROCS(0); got != prev {
+		t.Fatalf("GOMAXPROCS %d after restore, want %d", got, prev)
 	}
 }
