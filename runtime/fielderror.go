@@ -18,6 +18,10 @@ type FieldError struct {
 	// AtKey places the error at the key itself rather than at its value:
 	// for a map key that does not parse, or a name that clashes.
 	AtKey bool
+	// Offset, for an error inside a scalar value (a character of an
+	// expression or a template), is the byte offset into the value's text,
+	// so the loader can point at that character; 0 points at the value.
+	Offset int
 	// Msg says what is wrong, without the path.
 	Msg string
 }
@@ -50,7 +54,7 @@ func (es *FieldErrors) Merge(prefix string, err error) {
 		return
 	}
 	for _, fe := range AsFieldErrors(err) {
-		*es = append(*es, &FieldError{Path: JoinFieldPath(prefix, fe.Path), AtKey: fe.AtKey, Msg: fe.Msg})
+		*es = append(*es, &FieldError{Path: JoinFieldPath(prefix, fe.Path), AtKey: fe.AtKey, Offset: fe.Offset, Msg: fe.Msg})
 	}
 }
 
