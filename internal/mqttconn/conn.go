@@ -1,0 +1,571 @@
+// Package mqttconn is Metronome's MQTT transport: one small interface over
+// two client libraries, MQTT 5 on paho.golang's autopaho and MQTT 3.1.1 on
+// eclipse/paho.mqtt.golang, with the same connection options (a server list
+// tried in order, credentials, TLS, keep-alive, capped exponential backoff
+// with jitter, a will chosen afresh for every connection attempt).
+//
+// Both implementations behave the same way towards their user:
+//
+//   - Subscriptions are registered once and made on every connection, in one
+//     SUBSCRIBE, before OnUp runs; a broker that lost the session (or never
+//     keeps one) gets them back.
+//   - Received messages are copied off the network goroutine into a bounded
+//     queue and handed, in arrival order, to the handlers on one dispatch
+//     goroutine. A full queue drops the message and counts it: a slow handler
+//     never stalls keep-alives or acknowledgements.
+//   - Connection up and down events travel through the same dispatch
+//     goroutine, in order with the messages, so a user needs no locking
+//     between its handlers and its connection callbacks.
+//   - Publish never queues inside the client library: while disconnected it
+//     fails at once with ErrNotConnected, so a caller that must not lose a
+//     message keeps it in its own ordered queue (paho.mqtt.golang's store
+//     resends in map order after a reconnect; this transport never gives it
+//     anything to resend).
+package mqttconn
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Protocol selects the MQTT protocol version, and with it the client library.
+type Protocol int
+
+const (
+	// V5 is MQTT 5 on paho.golang's autopaho.
+	V5 Protocol = iota
+	// V311 is MQTT 3.1.1 on eclipse/paho.mqtt.golang, for brokers that do not
+	// speak MQTT 5 (NATS, RabbitMQ before 3.13, Azure IoT Hub, ...).
+	V311
+)
+
+// String names the protocol as configuration spells it.
+func (p Protocol) String() string {
+	if p == V311 {
+		return "3.1.1"
+	}
+	return "5"
+}
+
+// ParseProtocol reads "5" (also "5.0", "" for the default) or "3.1.1".
+func ParseProtocol(s string) (Protocol, error) {
+	switch strings.TrimSpace(s) {
+	case "", "5", "5.0":
+		return V5, nil
+	case "3.1.1", "311", "4":
+		return V311, nil
+	}
+	return V5, fmt.Errorf("protocol %q: want 5 or 3.1.1", s)
+}
+
+// ErrNotConnected is returned by Publish while no connection is up.
+var ErrNotConnected = errors.New("not connected to an MQTT broker")
+
+// Will is the message the broker publishes for the client when its
+// connection ends without a DISCONNECT.
+type Will struct {
+	Topic   string
+	Payload []byte
+	QoS     byte
+	Retain  bool
+}
+
+// Message is a received publication. The handler owns it: its payload is a
+// copy that no one else touches.
+type Message struct {
+	Topic    string
+	Payload  []byte
+	QoS      byte
+	Retained bool
+}
+
+// Handler receives the messages of one subscription. It runs on the
+// dispatch goroutine, one message at a time in arrival order; while it runs,
+// further messages wait in the bounded queue (and are dropped when it is
+// full), so it should hand slow work elsewhere.
+type Handler func(m *Message)
+
+// Options configure a connection. Servers and ClientID are required.
+type Options struct {
+	// Protocol is V5 (default) or V311.
+	Protocol Protocol
+	// Servers are broker URLs tried in order on every connection attempt:
+	// mqtt://host:1883, mqtts://host:8883 (tcp, ssl, tls too), ws://, wss://.
+	Servers []string
+	// ClientID identifies the session at the broker.
+	ClientID string
+	// Username and Password authenticate the client; empty: none.
+	Username string
+	Password []byte
+	// TLS is used for encrypted servers; nil uses the system's roots.
+	TLS *tls.Config
+	// KeepAlive is the MQTT keep-alive; a silent broker is noticed within
+	// about 1.5 times this. Default 30 s.
+	KeepAlive time.Duration
+	// ConnectTimeout bounds one connection attempt. Default 10 s.
+	ConnectTimeout time.Duration
+	// RetryMin and RetryMax bound the wait between attempts: none for the
+	// first after a drop, then RetryMin doubling up to RetryMax, with
+	// jitter. Defaults 500 ms and 30 s.
+	RetryMin, RetryMax time.Duration
+	// CleanStart starts every connection with a fresh session (MQTT 3.1.1
+	// clean session); SessionExpiry (MQTT 5 only) keeps the session that long
+	// after a disconnection. Sparkplug needs CleanStart and SessionExpiry 0.
+	CleanStart    bool
+	SessionExpiry time.Duration
+	// Will, when set, is called before every connection attempt for the will
+	// that connection carries, so a will can change between connections
+	// (Sparkplug's bdSeq). nil: no will.
+	Will func() *Will
+	// OnUp runs on the dispatch goroutine once a connection is up and its
+	// subscriptions are acknowledged.
+	OnUp func()
+	// OnDown runs on the dispatch goroutine when an established connection
+	// is lost (err says why) or closed by Stop (err nil).
+	OnDown func(err error)
+	// OnConnectError runs (on a connection goroutine) for every failed
+	// connection attempt.
+	OnConnectError func(err error)
+	// InboundQueue is how many received messages may wait for the dispatch
+	// goroutine; default 4096.
+	InboundQueue int
+	// PublishTimeout bounds Publish when its context has no deadline.
+	// Default 10 s.
+	PublishTimeout time.Duration
+}
+
+// Conn is a connection to an MQTT broker that reconnects by itself.
+type Conn interface {
+	// Start begins connecting in the background; an unreachable broker is
+	// not an error (it is retried), only options that cannot work are.
+	Start(ctx context.Context) error
+	// Publish sends one message. QoS 0 returns once the message is handed to
+	// the network, QoS 1 and 2 once the broker acknowledged it. While
+	// disconnected it returns ErrNotConnected at once.
+	Publish(ctx context.Context, topic string, payload []byte, qos byte, retain bool) error
+	// Subscribe adds a subscription made on every connection (and at once,
+	// when connected). Messages matching several filters reach each handler.
+	Subscribe(filter string, qos byte, h Handler) error
+	// Connected reports whether a connection is up.
+	Connected() bool
+	// Stop disconnects cleanly (the broker discards the will) and stops
+	// reconnecting; OnDown runs with a nil error.
+	Stop(ctx context.Context) error
+	// Stats returns the counters.
+	Stats() Stats
+}
+
+// Stats are a connection's counters.
+type Stats struct {
+	Connections   uint64 // connections made
+	Received      uint64 // messages received
+	Dropped       uint64 // received messages dropped because the inbound queue was full
+	ConnectErrors uint64 // failed connection attempts
+}
+
+// New returns an unstarted connection.
+func New(o Options) (Conn, error) {
+	if err := o.normalise(); err != nil {
+		return nil, err
+	}
+	b := newBase(o)
+	if o.Protocol == V311 {
+		return &conn311{base: b}, nil
+	}
+	return &conn5{base: b}, nil
+}
+
+func (o *Options) normalise() error {
+	if len(o.Servers) == 0 {
+		return errors.New("mqttconn: no server: at least one broker URL is needed")
+	}
+	for _, s := range o.Servers {
+		if _, err := ParseServer(s); err != nil {
+			return fmt.Errorf("mqttconn: %w", err)
+		}
+	}
+	if o.ClientID == "" {
+		return errors.New("mqttconn: client ID is empty")
+	}
+	if o.KeepAlive == 0 {
+		o.KeepAlive = 30 * time.Second
+	}
+	if o.KeepAlive < time.Second || o.KeepAlive > 65535*time.Second {
+		return fmt.Errorf("mqttconn: keep-alive %v: want 1s to 65535s", o.KeepAlive)
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = 500 * time.Millisecond
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = max(30*time.Second, o.RetryMin)
+	}
+	if o.InboundQueue <= 0 {
+		o.InboundQueue = 4096
+	}
+	if o.PublishTimeout <= 0 {
+		o.PublishTimeout = 10 * time.Second
+	}
+	if o.Protocol != V5 && o.Protocol != V311 {
+		return fmt.Errorf("mqttconn: protocol %d unknown", o.Protocol)
+	}
+	if o.Protocol == V311 && o.SessionExpiry != 0 {
+		return fmt.Errorf("mqttconn: session expiry %v needs MQTT 5; MQTT 3.1.1 has only clean or persistent sessions", o.SessionExpiry)
+	}
+	return nil
+}
+
+// ParseServer checks a broker URL and fills in its scheme's default port.
+func ParseServer(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("server %q: %v", s, err)
+	}
+	port := map[string]string{"mqtt": "1883", "tcp": "1883", "mqtts": "8883", "ssl": "8883", "tls": "8883", "ws": "80", "wss": "443"}[u.Scheme]
+	if port == "" {
+		return nil, fmt.Errorf("server %q: scheme %q: want mqtt, mqtts, ws or wss", s, u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("server %q: no host", s)
+	}
+	if u.Port() == "" {
+		u.Host += ":" + port
+	}
+	return u, nil
+}
+
+// TLSFiles are TLS settings given as files, as configuration holds them.
+type TLSFiles struct {
+	CAFile, CertFile, KeyFile string
+	ServerName                string
+	InsecureSkipVerify        bool
+}
+
+// Config reads the files into a tls.Config.
+func (t TLSFiles) Config() (*tls.Config, error) {
+	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls: ca_file %s: no PEM certificate in it", t.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, errors.New("tls: cert_file and key_file go together")
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: cert_file/key_file: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// Backoff returns the wait before connection attempt n (0 = the first after
+// a drop): none, then min doubling up to max, each with up to 50% jitter so
+// that a fleet restarted together does not reconnect in step. flaps counts
+// connections that dropped soon after they were made, so a broker that
+// accepts and then kicks a client gets a growing wait too.
+func Backoff(min, max time.Duration, n, flaps int) time.Duration {
+	n += flaps
+	if n <= 0 {
+		return 0
+	}
+	d := min
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	d = time.Duration(float64(d) * (0.5 + rand.Float64()/2))
+	return min2(d, max)
+}
+
+func min2(a, b time.Duration) time.Duration {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+// stableAfter is how long a connection must last before its drop counts as
+// an ordinary outage rather than a flap.
+const stableAfter = 10 * time.Second
+
+// event is one item for the dispatch goroutine.
+type event struct {
+	kind int // evMsg, evUp, evDown
+	msg  *Message
+	err  error
+}
+
+const (
+	evMsg = iota
+	evUp
+	evDown
+)
+
+type sub struct {
+	filter string
+	qos    byte
+	h      Handler
+}
+
+// base is what both implementations share: options, subscriptions, the
+// dispatch goroutine and the counters.
+type base struct {
+	o Options
+
+	mu   sync.Mutex
+	subs []sub
+
+	msgs       chan *Message // network goroutine -> dispatch; bounded, drops when full
+	ctrl       chan event    // connection events; never dropped
+	done       chan struct{}
+	dispCancel context.CancelFunc
+
+	connected              atomic.Bool
+	upSince                atomic.Int64
+	flaps                  atomic.Int32
+	nConn, nRecv, nDropped atomic.Uint64
+	nConnErr               atomic.Uint64
+}
+
+func newBase(o Options) *base {
+	return &base{
+		o:    o,
+		msgs: make(chan *Message, o.InboundQueue),
+		ctrl: make(chan event, 64),
+		done: make(chan struct{}),
+	}
+}
+
+func (b *base) Stats() Stats {
+	return Stats{Connections: b.nConn.Load(), Received: b.nRecv.Load(), Dropped: b.nDropped.Load(), ConnectErrors: b.nConnErr.Load()}
+}
+
+func (b *base) Connected() bool { return b.connected.Load() }
+
+// addSub registers a subscription.
+func (b *base) addSub(filter string, qos byte, h Handler) error {
+	if err := ValidFilter(filter); err != nil {
+		return err
+	}
+	if qos > 2 {
+		return fmt.Errorf("subscribe %s: qos %d: want 0, 1 or 2", filter, qos)
+	}
+	if h == nil {
+		return fmt.Errorf("subscribe %s: no handler", filter)
+	}
+	b.mu.Lock()
+	b.subs = append(b.subs, sub{filter, qos, h})
+	b.mu.Unlock()
+	return nil
+}
+
+// filters returns the distinct filters with the highest QoS asked for each.
+func (b *base) filters() map[string]byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := make(map[string]byte, len(b.subs))
+	for _, s := range b.subs {
+		if q, ok := m[s.filter]; !ok || s.qos > q {
+			m[s.filter] = s.qos
+		}
+	}
+	return m
+}
+
+// received is called on the library's network goroutine: it copies the
+// message and leaves it for the dispatch goroutine without ever waiting.
+func (b *base) received(topic string, payload []byte, qos byte, retained bool) {
+	b.nRecv.Add(1)
+	m := &Message{Topic: topic, Payload: append([]byte(nil), payload...), QoS: qos, Retained: retained}
+	select {
+	case b.msgs <- m:
+	default:
+		b.nDropped.Add(1)
+	}
+}
+
+// up marks the connection up and tells the dispatch goroutine.
+func (b *base) up() {
+	b.upSince.Store(time.Now().UnixNano())
+	b.connected.Store(true)
+	b.nConn.Add(1)
+	b.ctrl <- event{kind: evUp}
+}
+
+// down marks the connection down, counting a flap when it was short.
+func (b *base) down(err error) {
+	if !b.connected.Swap(false) {
+		return
+	}
+	if time.Since(time.Unix(0, b.upSince.Load())) < stableAfter {
+		if b.flaps.Load() < 30 {
+			b.flaps.Add(1)
+		}
+	} else {
+		b.flaps.Store(0)
+	}
+	b.ctrl <- event{kind: evDown, err: err}
+}
+
+func (b *base) connectError(err error) {
+	b.nConnErr.Add(1)
+	if b.o.OnConnectError != nil {
+		b.o.OnConnectError(err)
+	}
+}
+
+// startDispatch runs the dispatch goroutine until stopDispatch (or ctx).
+func (b *base) startDispatch(ctx context.Context) {
+	dctx, cancel := context.WithCancel(ctx)
+	b.dispCancel = cancel
+	go b.dispatch(dctx)
+}
+
+// stopDispatch delivers the events still waiting, then ends the dispatch
+// goroutine.
+func (b *base) stopDispatch(ctx context.Context) error {
+	b.dispCancel()
+	select {
+	case <-b.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// dispatch delivers messages and connection events in order until ctx ends.
+// Connection events are taken first when both wait.
+func (b *base) dispatch(ctx context.Context) {
+	defer close(b.done)
+	var subs []sub
+	subsGen := -1
+	handle := func(m *Message) {
+		b.mu.Lock()
+		if len(b.subs) != subsGen {
+			subs = append(subs[:0], b.subs...)
+			subsGen = len(b.subs)
+		}
+		b.mu.Unlock()
+		for _, s := range subs {
+			if Match(s.filter, m.Topic) {
+				s.h(m)
+			}
+		}
+	}
+	for {
+		select {
+		case e := <-b.ctrl:
+			b.control(e)
+			continue
+		default:
+		}
+		select {
+		case e := <-b.ctrl:
+			b.control(e)
+		case m := <-b.msgs:
+			handle(m)
+		case <-ctx.Done():
+			for {
+				select {
+				case e := <-b.ctrl:
+					b.control(e)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (b *base) control(e event) {
+	switch e.kind {
+	case evUp:
+		if b.o.OnUp != nil {
+			b.o.OnUp()
+		}
+	case evDown:
+		if b.o.OnDown != nil {
+			b.o.OnDown(e.err)
+		}
+	}
+}
+
+// publishCtx applies the default publish timeout to a context without one.
+func (b *base) publishCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, b.o.PublishTimeout)
+}
+
+// Match reports whether topic matches filter (MQTT 4.7). Wildcards at the
+// first level do not match topics starting with '$'.
+func Match(filter, topic string) bool {
+	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
+		return false
+	}
+	for {
+		fl, frest, fmore := strings.Cut(filter, "/")
+		if fl == "#" {
+			return true
+		}
+		tl, trest, tmore := strings.Cut(topic, "/")
+		if fl != "+" && fl != tl {
+			return false
+		}
+		if !fmore || !tmore {
+			// "a/#" also matches "a".
+			return fmore == tmore || (fmore && frest == "#")
+		}
+		filter, topic = frest, trest
+	}
+}
+
+// ValidFilter checks a subscription filter's wildcards.
+func ValidFilter(f string) error {
+	if f == "" {
+		return errors.New("topic filter is empty")
+	}
+	levels := strings.Split(f, "/")
+	for i, l := range levels {
+		if strings.Contains(l, "#") && (l != "#" || i != len(levels)-1) {
+			return fmt.Errorf("topic filter %q: # must be a whole last level", f)
+		}
+		if strings.Contains(l, "+") && l != "+" {
+			return fmt.Errorf("topic filter %q: + must be a whole level", f)
+		}
+	}
+	return nil
+}
+
+// ValidTopic checks a publish topic.
+func ValidTopic(t string) error {
+	if t == "" {
+		return errors.New("topic is empty")
+	}
+	if strings.ContainsAny(t, "+#\x00") {
+		return fmt.Errorf("topic %q: a publish topic cannot hold +, # or NUL", t)
+	}
+	return nil
+}

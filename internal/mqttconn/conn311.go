@@ -1,0 +1,317 @@
+package mqttconn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// conn311 is MQTT 3.1.1 on eclipse/paho.mqtt.golang. The library's own
+// reconnection is off: this loop makes a fresh client for every CONNECT, so
+// that each CONNECT carries the will of its moment, servers are tried in
+// the configured order with Metronome's backoff, subscriptions are made on
+// every connection, and nothing is left in the library's store to be resent
+// out of order.
+//
+// Messages are routed with OrderMatters(true): the library then calls the
+// handler on its router goroutine in arrival order. With OrderMatters(false)
+// it starts one goroutine per message, which reorders them (a Sparkplug
+// consumer would see sequence gaps that are not there). The well-known
+// hazard of OrderMatters(true), a handler that blocks and stalls the client
+// (paho.mqtt.golang#427, #474), does not apply: the handler only copies the
+// message into the bounded inbound queue and never waits.
+type conn311 struct {
+	*base
+	cancel context.CancelFunc
+	loop   chan struct{}
+
+	mu     sync.Mutex
+	client mqtt.Client
+	netc   net.Conn
+	lost   chan error
+}
+
+func (c *conn311) Start(ctx context.Context) error {
+	var urls []*url.URL
+	for _, s := range c.o.Servers {
+		u, err := ParseServer(s)
+		if err != nil {
+			return err
+		}
+		urls = append(urls, u)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	c.cancel = cancel
+	c.loop = make(chan struct{})
+	c.startDispatch(ctx)
+	go c.run(runCtx, urls)
+	return nil
+}
+
+// run connects, waits for the connection to end and reconnects, until ctx
+// ends.
+func (c *conn311) run(ctx context.Context, urls []*url.URL) {
+	defer close(c.loop)
+	attempt := 0
+	for ctx.Err() == nil {
+		if d := Backoff(c.o.RetryMin, c.o.RetryMax, attempt, int(c.flaps.Load())); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return
+			}
+		}
+		attempt++
+		cl, lost, err := c.connectAny(ctx, urls)
+		if err != nil {
+			continue
+		}
+		attempt = 0
+		if !c.subscribeAll(cl) {
+			cl.Disconnect(0)
+			continue
+		}
+		c.up()
+		select {
+		case err := <-lost:
+			c.down(err)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// connectAny tries the servers in order with a fresh client each.
+func (c *conn311) connectAny(ctx context.Context, urls []*url.URL) (mqtt.Client, chan error, error) {
+	var last error
+	for _, u := range urls {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		cl, lost, err := c.connect(u)
+		if err == nil {
+			return cl, lost, nil
+		}
+		last = fmt.Errorf("%s: %w", u.Redacted(), err)
+		c.connectError(last)
+	}
+	return nil, nil, last
+}
+
+func (c *conn311) connect(u *url.URL) (mqtt.Client, chan error, error) {
+	o := &c.o
+	lost := make(chan error, 1)
+	opts := mqtt.NewClientOptions().
+		AddBroker(brokerURL(u)).
+		SetClientID(o.ClientID).
+		SetProtocolVersion(4).
+		SetCleanSession(o.CleanStart).
+		SetKeepAlive(o.KeepAlive).
+		SetPingTimeout(min2(o.KeepAlive, 10*time.Second)).
+		SetConnectTimeout(o.ConnectTimeout).
+		SetWriteTimeout(o.PublishTimeout).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetResumeSubs(false).
+		SetOrderMatters(true).
+		SetMessageChannelDepth(uint(o.InboundQueue)).
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+			c.received(m.Topic(), m.Payload(), m.Qos(), m.Retained())
+		}).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			select {
+			case lost <- fmt.Errorf("connection to the MQTT broker lost: %w", err):
+			default:
+			}
+		})
+	if o.Username != "" {
+		opts.SetUsername(o.Username)
+	}
+	if len(o.Password) > 0 {
+		opts.SetPassword(string(o.Password))
+	}
+	if o.TLS != nil {
+		opts.SetTLSConfig(o.TLS)
+	}
+	if o.Will != nil {
+		if w := o.Will(); w != nil {
+			opts.SetBinaryWill(w.Topic, w.Payload, w.QoS, w.Retain)
+		}
+	}
+	if tcpScheme(u.Scheme) {
+		// Dial here to keep the socket, so a test can drop it the way a
+		// network fault would (the broker then publishes the will).
+		tlsCfg := o.TLS
+		opts.SetCustomOpenConnectionFn(func(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+			d := net.Dialer{Timeout: o.ConnectTimeout}
+			nc, err := d.Dial("tcp", uri.Host)
+			if err != nil {
+				return nil, err
+			}
+			if uri.Scheme != "tcp" && uri.Scheme != "mqtt" {
+				cfg := &tls.Config{}
+				if tlsCfg != nil {
+					cfg = tlsCfg.Clone()
+				}
+				if cfg.ServerName == "" {
+					cfg.ServerName = uri.Hostname()
+				}
+				tc := tls.Client(nc, cfg)
+				if err := tc.Handshake(); err != nil {
+					nc.Close()
+					return nil, err
+				}
+				nc = tc
+			}
+			c.mu.Lock()
+			c.netc = nc
+			c.mu.Unlock()
+			return nc, nil
+		})
+	}
+	cl := mqtt.NewClient(opts)
+	tok := cl.Connect()
+	if !tok.WaitTimeout(o.ConnectTimeout + time.Second) {
+		cl.Disconnect(0)
+		return nil, nil, errors.New("connect timed out")
+	}
+	if err := tok.Error(); err != nil {
+		return nil, nil, err
+	}
+	c.mu.Lock()
+	c.client, c.lost = cl, lost
+	c.mu.Unlock()
+	return cl, lost, nil
+}
+
+func tcpScheme(s string) bool {
+	switch s {
+	case "mqtt", "tcp", "mqtts", "ssl", "tls":
+		return true
+	}
+	return false
+}
+
+// brokerURL spells a server URL the way paho.mqtt.golang expects.
+func brokerURL(u *url.URL) string {
+	v := *u
+	switch v.Scheme {
+	case "mqtt":
+		v.Scheme = "tcp"
+	case "mqtts", "tls":
+		v.Scheme = "ssl"
+	}
+	return v.String()
+}
+
+func (c *conn311) subscribeAll(cl mqtt.Client) bool {
+	fs := c.filters()
+	if len(fs) == 0 {
+		return true
+	}
+	tok := cl.SubscribeMultiple(fs, nil)
+	if !tok.WaitTimeout(c.o.PublishTimeout) {
+		c.connectError(errors.New("subscribe: no answer from the broker"))
+		return false
+	}
+	if err := tok.Error(); err != nil {
+		c.connectError(fmt.Errorf("subscribe: %w", err))
+		return false
+	}
+	if st, ok := tok.(*mqtt.SubscribeToken); ok {
+		for f, rc := range st.Result() {
+			if rc >= 0x80 {
+				c.connectError(fmt.Errorf("subscribe %s: refused with return code %#x", f, rc))
+			}
+		}
+	}
+	return true
+}
+
+func (c *conn311) current() mqtt.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.client
+}
+
+func (c *conn311) Publish(ctx context.Context, topic string, payload []byte, qos byte, retain bool) error {
+	cl := c.current()
+	if cl == nil || !c.connected.Load() {
+		return ErrNotConnected
+	}
+	ctx, cancel := c.publishCtx(ctx)
+	defer cancel()
+	tok := cl.Publish(topic, qos, retain, payload)
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return fmt.Errorf("publish %s: %w", topic, ctx.Err())
+	}
+	if err := tok.Error(); err != nil {
+		if !c.connected.Load() || !cl.IsConnectionOpen() {
+			return ErrNotConnected
+		}
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+func (c *conn311) Subscribe(filter string, qos byte, h Handler) error {
+	if err := c.addSub(filter, qos, h); err != nil {
+		return err
+	}
+	if cl := c.current(); cl != nil && c.connected.Load() {
+		tok := cl.Subscribe(filter, qos, nil)
+		if !tok.WaitTimeout(c.o.PublishTimeout) {
+			return fmt.Errorf("subscribe %s: no answer from the broker", filter)
+		}
+		return tok.Error()
+	}
+	return nil
+}
+
+func (c *conn311) Stop(ctx context.Context) error {
+	if c.cancel == nil {
+		return nil
+	}
+	c.cancel()
+	select {
+	case <-c.loop:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if cl := c.current(); cl != nil {
+		// Sends DISCONNECT, so the broker discards the will.
+		cl.Disconnect(100)
+	}
+	c.down(nil)
+	return c.stopDispatch(ctx)
+}
+
+func (c *conn311) terminate() {
+	c.mu.Lock()
+	nc := c.netc
+	c.mu.Unlock()
+	if nc != nil {
+		nc.Close()
+	}
+}
+
+// DropForTest closes the network connection without a DISCONNECT, as a
+// network fault would: the broker publishes the will and the connection
+// reconnects by itself. For tests of what peers see.
+func DropForTest(c Conn) {
+	switch x := c.(type) {
+	case *conn5:
+		x.terminate()
+	case *conn311:
+		x.terminate()
+	}
+}
