@@ -1,0 +1,128 @@
+package mqtttest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// NATSNode is one nats-server process with MQTT and JetStream enabled.
+type NATSNode struct {
+	Name    string
+	MQTT    string // host:port of the MQTT listener
+	monitor string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	out     *lockedBuffer
+}
+
+// MQTTURL is the node's mqtt:// URL.
+func (n *NATSNode) MQTTURL() string { return "mqtt://" + n.MQTT }
+
+// Kill ends the node with SIGKILL, as a crash would.
+func (n *NATSNode) Kill() {
+	if n.cmd.Process != nil {
+		_ = n.cmd.Process.Signal(syscall.SIGKILL)
+		<-n.exited
+	}
+}
+
+// Output returns what the server printed, for failure messages.
+func (n *NATSNode) Output() string { return n.out.String() }
+
+// NATS starts size Debian nats-server processes on 127.0.0.1, clustered when
+// size > 1, each with JetStream (MQTT needs it) and an MQTT listener, and
+// waits until every node reports healthy. Missing nats-server skips the test
+// locally and fails it in CI. The processes are killed in t.Cleanup.
+func NATS(t testing.TB, size int) []*NATSNode {
+	t.Helper()
+	bin := RequireTool(t, "nats-server")
+	dir := t.TempDir()
+	type ports struct{ client, cluster, mqtt, mon int }
+	ps := make([]ports, size)
+	for i := range ps {
+		ps[i] = ports{FreePort(t), FreePort(t), FreePort(t), FreePort(t)}
+	}
+	nodes := make([]*NATSNode, size)
+	for i := range nodes {
+		name := "n" + strconv.Itoa(i)
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "server_name: %s\nlisten: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\n", name, ps[i].client, ps[i].mon)
+		fmt.Fprintf(&sb, "jetstream {\n  store_dir: %q\n  max_memory_store: 64MB\n  max_file_store: 256MB\n}\n", filepath.Join(dir, name))
+		fmt.Fprintf(&sb, "mqtt {\n  listen: 127.0.0.1:%d\n}\n", ps[i].mqtt)
+		if size > 1 {
+			fmt.Fprintf(&sb, "cluster {\n  name: metronome\n  listen: 127.0.0.1:%d\n  routes: [\n", ps[i].cluster)
+			for j := range ps {
+				if j != i {
+					fmt.Fprintf(&sb, "    nats-route://127.0.0.1:%d\n", ps[j].cluster)
+				}
+			}
+			sb.WriteString("  ]\n}\n")
+		}
+		conf := filepath.Join(dir, name+".conf")
+		if err := os.WriteFile(conf, []byte(sb.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := &lockedBuffer{}
+		cmd := exec.Command(bin, "-c", conf)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("mqtttest: start nats-server: %v", err)
+		}
+		n := &NATSNode{Name: name, MQTT: net.JoinHostPort("127.0.0.1", strconv.Itoa(ps[i].mqtt)),
+			monitor: "http://127.0.0.1:" + strconv.Itoa(ps[i].mon), cmd: cmd, exited: make(chan struct{}), out: out}
+		go func() { _ = cmd.Wait(); close(n.exited) }()
+		nodes[i] = n
+		t.Cleanup(n.Kill)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, n := range nodes {
+		if err := n.waitHealthy(ctx); err != nil {
+			t.Fatalf("mqtttest: nats-server %s not healthy: %v\n%s", n.Name, err, n.Output())
+		}
+	}
+	return nodes
+}
+
+// waitHealthy polls /healthz (JetStream included) and the MQTT port.
+func (n *NATSNode) waitHealthy(ctx context.Context) error {
+	var last error
+	for {
+		select {
+		case <-n.exited:
+			return fmt.Errorf("exited during start-up")
+		default:
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.monitor+"/healthz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				c, derr := net.DialTimeout("tcp", n.MQTT, time.Second)
+				if derr == nil {
+					c.Close()
+					return nil
+				}
+				err = derr
+			} else {
+				err = fmt.Errorf("healthz: %s", resp.Status)
+			}
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%v (last: %v)", ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
