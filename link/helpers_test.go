@@ -304,3 +304,7 @@ func lookPath(name string) (string, error) {
 func ctxT() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 5*time.Second)
 }
+
+func setDouble(m *sparkplugpb.Payload_Metric, f float64) {
+	m.Value = &sparkplugpb.Payload_Metric_DoubleValue{DoubleValue: f}
+}

@@ -123,18 +123,19 @@ type Host struct {
 }
 
 type nodeState struct {
-	name      string
-	born      bool
-	bdSeq     uint64
-	seq       uint8
-	metrics   map[string]*metricState
-	byAlias   map[uint64]*metricState
-	wants     []int
-	early     map[uint8]*sparkplugpb.Payload // data that came before its turn
-	timer     *time.Timer
-	timerGen  uint64
-	lastRq    time.Time
-	birthWait bool // a rebirth was asked for: data is ignored until it comes
+	name       string
+	born       bool
+	bdSeq      uint64
+	seq        uint8
+	metrics    map[string]*metricState
+	byAlias    map[uint64]*metricState
+	wants      []int
+	early      map[uint8]*sparkplugpb.Payload // data that came before its turn
+	timer      *time.Timer
+	timerGen   uint64
+	lastRq     time.Time
+	birthWait  bool // a rebirth was asked for: data is ignored until it comes
+	retryArmed bool
 }
 
 type metricState struct {
@@ -391,6 +392,22 @@ func (h *Host) rebirthLocked(n *nodeState, why string) func() {
 	n.early = nil
 	n.timerGen++
 	if !n.lastRq.IsZero() && now.Sub(n.lastRq) < h.cfg.RebirthHoldoff {
+		// Asked too recently: ask again when the holdoff ends, unless the
+		// birth came meanwhile.
+		if !n.retryArmed {
+			n.retryArmed = true
+			time.AfterFunc(n.lastRq.Add(h.cfg.RebirthHoldoff).Sub(now), func() {
+				h.mu.Lock()
+				n.retryArmed = false
+				if h.stopped || n.born || !n.birthWait {
+					h.mu.Unlock()
+					return
+				}
+				rq := h.rebirthLocked(n, why+" (again)")
+				h.mu.Unlock()
+				rq()
+			})
+		}
 		return func() {}
 	}
 	n.lastRq = now
