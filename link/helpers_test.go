@@ -172,6 +172,11 @@ func (r *recorder) publishRaw(topic string, b []byte, qos byte) {
 // eventually polls cond every 5 ms until it holds or wait passes.
 func eventually(t *testing.T, cond func() bool, format string, args ...any) {
 	t.Helper()
+	eventuallyFor(t, wait, cond, format, args...)
+}
+
+func eventuallyFor(t *testing.T, wait time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
 	deadline := time.Now().Add(wait)
 	for !cond() {
 		if time.Now().After(deadline) {

@@ -46,6 +46,12 @@ func (n *NATSNode) Output() string { return n.out.String() }
 func NATS(t testing.TB, size int) []*NATSNode {
 	t.Helper()
 	bin := RequireTool(t, "nats-server")
+	if err := natsVersionOK(bin); err != nil {
+		if InCI() {
+			t.Fatalf("mqtttest: %v", err)
+		}
+		t.Skipf("mqtttest: %v", err)
+	}
 	dir := t.TempDir()
 	type ports struct{ client, cluster, mqtt, mon int }
 	ps := make([]ports, size)
@@ -125,4 +131,29 @@ func (n *NATSNode) waitHealthy(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// natsVersionOK checks for nats-server 2.10 or later: earlier servers refuse
+// MQTT topics holding '.', so Sparkplug's "spBv1.0" cannot pass them
+// (Debian bookworm ships 2.9.10; .ci/run builds a newer one with go install).
+func natsVersionOK(bin string) error {
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s --version: %v", bin, err)
+	}
+	v := strings.TrimSpace(string(out))
+	f := strings.Fields(v)
+	if len(f) == 0 {
+		return fmt.Errorf("%s: cannot read version %q", bin, v)
+	}
+	parts := strings.SplitN(strings.TrimPrefix(f[len(f)-1], "v"), ".", 3)
+	if len(parts) < 2 {
+		return fmt.Errorf("%s: cannot read version %q", bin, v)
+	}
+	major, _ := strconv.Atoi(parts[0])
+	minor, _ := strconv.Atoi(parts[1])
+	if major < 2 || (major == 2 && minor < 10) {
+		return fmt.Errorf("%s is %s; MQTT topics with '.' (Sparkplug's spBv1.0) need nats-server 2.10 or later", bin, v)
+	}
+	return nil
 }
