@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 func TestWrites(t *testing.T) {
 	url := brokers(t)[0].url
 	g := uniq("g")
-	var e *link.EdgeNode
+	var ep atomic.Pointer[link.EdgeNode]
 	write := func(ctx context.Context, i int, v signals.Value) error {
 		f, _ := v.Float()
 		switch {
@@ -32,10 +33,11 @@ func TestWrites(t *testing.T) {
 			return ctx.Err()
 		}
 		// Applied at the next tick: the value comes back through Update.
-		go e.Update([]link.Change{change(i, v)})
+		go ep.Load().Update([]link.Change{change(i, v)})
 		return nil
 	}
-	e = startEdge(t, g, "A", transport(url, mqttconn.V5), edgeOpts{exports: testExports(), write: write, wt: 200 * time.Millisecond})
+	e := startEdge(t, g, "A", transport(url, mqttconn.V5), edgeOpts{exports: testExports(), write: write, wt: 200 * time.Millisecond})
+	ep.Store(e)
 	h, s := startHost(t, link.HostConfig{Group: g, Transport: transport(url, mqttconn.V311), Wants: []link.Want{{Node: "A", Metric: "Pump/Speed", Kind: signals.Float}}})
 	s.waitValue(t, 0, signals.Value{}, signals.Initial)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -86,11 +88,11 @@ func TestWrites(t *testing.T) {
 func TestWriteFromPlainHost(t *testing.T) {
 	url := brokers(t)[0].url
 	g := uniq("g")
-	var e *link.EdgeNode
-	e = startEdge(t, g, "A", transport(url, mqttconn.V5), edgeOpts{exports: testExports(), write: func(_ context.Context, i int, v signals.Value) error {
-		go e.Update([]link.Change{change(i, v)})
+	var ep atomic.Pointer[link.EdgeNode]
+	ep.Store(startEdge(t, g, "A", transport(url, mqttconn.V5), edgeOpts{exports: testExports(), write: func(_ context.Context, i int, v signals.Value) error {
+		go ep.Load().Update([]link.Change{change(i, v)})
 		return nil
-	}})
+	}}))
 	r := record(t, url, "spBv1.0/"+g+"/#")
 	r.publish(sparkplug.NodeTopic(g, sparkplug.NCMD, "A"), rebirthCmd(), 0)
 	b := r.waitN("/NBIRTH/A", 1)[0]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
@@ -14,7 +15,9 @@ import (
 // conn5 is MQTT 5 on autopaho.
 type conn5 struct {
 	*base
-	cm     *autopaho.ConnectionManager
+	// cm is set once NewConnection returns, which may be after the first
+	// connection is up and a user publishes from OnUp.
+	cm     atomic.Pointer[autopaho.ConnectionManager]
 	cancel context.CancelFunc
 }
 
@@ -46,6 +49,7 @@ func (c *conn5) Start(ctx context.Context) error {
 		},
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			// Subscribing waits for the broker: not on autopaho's goroutine.
+			c.cm.Store(cm)
 			go c.subscribeAll(runCtx, cm)
 		},
 		OnConnectionDown: func() bool {
@@ -82,7 +86,7 @@ func (c *conn5) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("mqttconn: %w", err)
 	}
-	c.cm = cm
+	c.cm.Store(cm)
 	return nil
 }
 
@@ -114,12 +118,13 @@ func (c *conn5) subscribeAll(ctx context.Context, cm *autopaho.ConnectionManager
 }
 
 func (c *conn5) Publish(ctx context.Context, topic string, payload []byte, qos byte, retain bool) error {
-	if c.cm == nil || !c.connected.Load() {
+	cm := c.cm.Load()
+	if cm == nil || !c.connected.Load() {
 		return ErrNotConnected
 	}
 	ctx, cancel := c.publishCtx(ctx)
 	defer cancel()
-	resp, err := c.cm.Publish(ctx, &paho.Publish{Topic: topic, Payload: payload, QoS: qos, Retain: retain})
+	resp, err := cm.Publish(ctx, &paho.Publish{Topic: topic, Payload: payload, QoS: qos, Retain: retain})
 	if err != nil {
 		if errors.Is(err, autopaho.ConnectionDownError) {
 			return ErrNotConnected
@@ -136,10 +141,10 @@ func (c *conn5) Subscribe(filter string, qos byte, h Handler) error {
 	if err := c.addSub(filter, qos, h); err != nil {
 		return err
 	}
-	if c.cm != nil && c.connected.Load() {
+	if cm := c.cm.Load(); cm != nil && c.connected.Load() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.o.PublishTimeout)
 		defer cancel()
-		if _, err := c.cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: qos}}}); err != nil {
+		if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: qos}}}); err != nil {
 			return fmt.Errorf("subscribe %s: %w", filter, err)
 		}
 	}
@@ -147,17 +152,18 @@ func (c *conn5) Subscribe(filter string, qos byte, h Handler) error {
 }
 
 func (c *conn5) Stop(ctx context.Context) error {
-	if c.cm == nil {
+	cm := c.cm.Load()
+	if cm == nil {
 		return nil
 	}
 	var err error
 	if c.connected.Load() {
-		err = c.cm.Disconnect(ctx)
+		err = cm.Disconnect(ctx)
 	}
 	c.down(nil)
 	c.cancel()
 	select {
-	case <-c.cm.Done():
+	case <-cm.Done():
 	case <-ctx.Done():
 		return errors.Join(err, ctx.Err())
 	}
@@ -167,7 +173,7 @@ func (c *conn5) Stop(ctx context.Context) error {
 // terminate drops the network connection without a DISCONNECT, so the broker
 // publishes the will; for tests.
 func (c *conn5) terminate() {
-	if c.cm != nil {
-		c.cm.TerminateConnectionForTest()
+	if cm := c.cm.Load(); cm != nil {
+		cm.TerminateConnectionForTest()
 	}
 }
