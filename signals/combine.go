@@ -80,6 +80,22 @@ func HasValue(q Quality) bool { return q != Initial && q != BadInput }
 // block does when it cannot compute (rule 2).
 func (m Merge) Hold(out Port) { out.SetQuality(m.q) }
 
+// Ready reports whether the block may compute (HasValue); when it may not,
+// it first holds every one of outs (rule 2), so a block reads
+//
+//	if !m.Ready(out) {
+//		return
+//	}
+func (m Merge) Ready(outs ...Port) bool {
+	if m.HasValue() {
+		return true
+	}
+	for _, o := range outs {
+		o.SetQuality(m.q)
+	}
+	return false
+}
+
 // SetFloat writes a computed result by the rule: finite, it is written with
 // the merged quality and time; NaN or infinite, out keeps its value and
 // time with quality BadInput (rule 3). It reports whether v was written.

@@ -4,6 +4,7 @@
 package all
 
 import (
+	"github.com/metronome-rt/metronome/components/arith"
 	"github.com/metronome-rt/metronome/components/control"
 	"github.com/metronome-rt/metronome/components/generators"
 	"github.com/metronome-rt/metronome/components/mqttbroker"
@@ -14,8 +15,26 @@ import (
 // Types returns the built-in component types.
 func Types() []*runtime.Type {
 	return []*runtime.Type{
+		// sources
+		generators.Constant,
 		generators.Sine,
+		generators.Square,
+		generators.Ramp,
+		generators.Pulse,
+		generators.Noise,
+		// arithmetic
+		arith.Add,
+		arith.Multiply,
+		arith.Divide,
+		arith.Min,
+		arith.Max,
+		arith.Average,
+		arith.Abs,
+		arith.MovingAverage,
+		arith.Expression,
+		// control
 		control.Gain,
+		// I/O
 		mqttbroker.Type,
 		mqttclient.Type,
 	}
