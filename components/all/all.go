@@ -7,6 +7,7 @@ import (
 	"github.com/metronome-rt/metronome/components/arith"
 	"github.com/metronome-rt/metronome/components/control"
 	"github.com/metronome-rt/metronome/components/generators"
+	"github.com/metronome-rt/metronome/components/logic"
 	"github.com/metronome-rt/metronome/components/mqttbroker"
 	"github.com/metronome-rt/metronome/components/mqttclient"
 	"github.com/metronome-rt/metronome/runtime"
@@ -32,6 +33,21 @@ func Types() []*runtime.Type {
 		arith.Abs,
 		arith.MovingAverage,
 		arith.Expression,
+		// logic and timing
+		logic.And,
+		logic.Or,
+		logic.Xor,
+		logic.Not,
+		logic.SR,
+		logic.RS,
+		logic.RTrig,
+		logic.FTrig,
+		logic.TON,
+		logic.TOF,
+		logic.TP,
+		logic.CTUD,
+		logic.Select,
+		logic.Mux,
 		// control
 		control.Gain,
 		// I/O

@@ -12,38 +12,10 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/metronome-rt/metronome/internal/blockkit"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
-
-// maxInputs bounds how many inputs a block over N inputs may declare.
-const maxInputs = 64
-
-// InputsConfig sets how many inputs a block over N inputs has.
-type InputsConfig struct {
-	// Inputs is the number of inputs, named In1 .. InN.
-	Inputs int `yaml:"inputs" doc:"number of inputs, named In1 .. InN (2 to 64)"`
-}
-
-// Validate checks the number of inputs.
-func (c *InputsConfig) Validate() error {
-	var errs runtime.FieldErrors
-	if c.Inputs < 2 || c.Inputs > maxInputs {
-		errs.Add("inputs", "want 2 to %d inputs, got %d", maxInputs, c.Inputs)
-	}
-	return errs.Err()
-}
-
-func twoInputs() InputsConfig { return InputsConfig{Inputs: 2} }
-
-// declareInputs declares In1 .. Inn.
-func declareInputs(b *runtime.Builder, n int, desc string) []*signals.Signal[float64] {
-	in := make([]*signals.Signal[float64], n)
-	for i := range in {
-		in[i] = runtime.Input[float64](b, fmt.Sprintf("In%d", i+1), runtime.Desc(desc))
-	}
-	return in
-}
 
 // foldOp says how a fold combines its inputs.
 type foldOp uint8
@@ -104,15 +76,15 @@ func (f *fold) Process(runtime.Tick) {
 
 // foldType defines a block over N inputs configured by InputsConfig.
 func foldType(name, summary, example string, o foldOp, outDesc string) *runtime.Type {
-	return runtime.Define(runtime.Spec[InputsConfig]{
+	return runtime.Define(runtime.Spec[blockkit.InputsConfig]{
 		Name:     name,
 		Summary:  summary,
 		Doc:      "config.inputs sets the number of inputs (In1 .. InN, default 2).",
 		Example:  example,
-		Defaults: twoInputs,
-		Build: func(b *runtime.Builder, cfg *InputsConfig) (runtime.Component, error) {
+		Defaults: blockkit.TwoInputs,
+		Build: func(b *runtime.Builder, cfg *blockkit.InputsConfig) (runtime.Component, error) {
 			return &fold{
-				in:  declareInputs(b, cfg.Inputs, "operand"),
+				in:  blockkit.Inputs[float64](b, "In", 1, cfg.Inputs, "operand"),
 				out: runtime.Output[float64](b, "Out", runtime.Desc(outDesc)),
 				op:  o,
 			}, nil
@@ -158,8 +130,8 @@ func (c *AddConfig) Validate() error {
 			return errs
 		}
 	}
-	if len(c.Signs) < 1 || len(c.Signs) > maxInputs {
-		errs.Add("signs", "want 1 to %d signs, got %d", maxInputs, len(c.Signs))
+	if len(c.Signs) < 1 || len(c.Signs) > blockkit.MaxInputs {
+		errs.Add("signs", "want 1 to %d signs, got %d", blockkit.MaxInputs, len(c.Signs))
 	}
 	return errs.Err()
 }
@@ -177,7 +149,7 @@ inputs: {In1: App.Setpoint.Out, In2: App.Sensor.Out}`,
 	Defaults: func() AddConfig { return AddConfig{Signs: "++"} },
 	Build: func(b *runtime.Builder, cfg *AddConfig) (runtime.Component, error) {
 		f := &fold{
-			in:     declareInputs(b, len(cfg.Signs), "operand, with the sign config.signs gives it"),
+			in:     blockkit.Inputs[float64](b, "In", 1, len(cfg.Signs), "operand, with the sign config.signs gives it"),
 			out:    runtime.Output[float64](b, "Out", runtime.Desc("the signed sum")),
 			weight: make([]float64, len(cfg.Signs)),
 			op:     foldSum,

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/metronome-rt/metronome/components/arith"
+	"github.com/metronome-rt/metronome/internal/blockkit"
 	"github.com/metronome-rt/metronome/internal/blocktest"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/runtime/runtimetest"
@@ -105,7 +106,7 @@ func TestMinMaxOfInfinityAreFinite(t *testing.T) {
 
 func TestInputsCountIsValidated(t *testing.T) {
 	for _, n := range []int{1, 65, -1} {
-		fes := runtime.AsFieldErrors((&arith.InputsConfig{Inputs: n}).Validate())
+		fes := runtime.AsFieldErrors((&blockkit.InputsConfig{Inputs: n}).Validate())
 		if len(fes) != 1 || fes[0].Path != "inputs" {
 			t.Errorf("inputs %d: %v", n, fes)
 		}

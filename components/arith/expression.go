@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/metronome-rt/metronome/internal/blockkit"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
@@ -36,8 +37,8 @@ func (c *ExpressionConfig) Validate() error {
 		}
 		seen[name] = true
 	}
-	if len(c.Inputs) > maxInputs {
-		errs.Add("inputs", "want at most %d inputs, got %d", maxInputs, len(c.Inputs))
+	if len(c.Inputs) > blockkit.MaxInputs {
+		errs.Add("inputs", "want at most %d inputs, got %d", blockkit.MaxInputs, len(c.Inputs))
 	}
 	if len(errs) > 0 {
 		return errs

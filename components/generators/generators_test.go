@@ -256,3 +256,15 @@ var cases = []blocktest.Case{
 func TestTicksAllocateNothing(t *testing.T) { blocktest.ZeroAllocs(t, cases) }
 
 func BenchmarkTick(b *testing.B) { blocktest.Bench(b, cases) }
+
+func TestPulseWithANaNPeriodDoesNotPanic(t *testing.T) {
+	h := runtimetest.New(t, generators.Pulse, "")
+	h.Step(1)
+	if err := h.SetParam("Period", math.NaN()); err != nil {
+		t.Skipf("NaN Period rejected (%v): nothing to check", err)
+	}
+	h.Step(1)
+	if q := h.Quality("Out"); q != signals.BadInput {
+		t.Fatalf("Period NaN: quality %v, want bad input", q)
+	}
+}

@@ -1,6 +1,7 @@
 package generators
 
 import (
+	"github.com/metronome-rt/metronome/internal/blockkit"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
@@ -34,6 +35,10 @@ type pulse struct {
 }
 
 func (p *pulse) Process(t runtime.Tick) {
-	period := seconds(p.period.Get())
-	p.out.Set(int64(t.Mono)%period < seconds(p.width.Get()))
+	period := blockkit.Nanos(p.period.Get())
+	if period <= 0 { // a NaN Period passes the parameter's range check
+		p.out.SetQuality(signals.BadInput)
+		return
+	}
+	p.out.Set(int64(t.Mono)%period < blockkit.Nanos(p.width.Get()))
 }

@@ -56,12 +56,3 @@ func emit(out *signals.Signal[float64], v float64, t runtime.Tick) {
 	m.AddTime(t.Wall.UnixNano())
 	m.SetFloat(out, v)
 }
-
-// seconds converts a parameter in seconds to a duration, saturating.
-func seconds(s float64) int64 {
-	ns := math.Round(s * 1e9)
-	if ns >= math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(ns)
-}
