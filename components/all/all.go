@@ -50,6 +50,16 @@ func Types() []*runtime.Type {
 		logic.Mux,
 		// control
 		control.Gain,
+		control.PID,
+		control.TwoPoint,
+		control.Comparator,
+		control.Limiter,
+		control.RateLimiter,
+		control.DeadBand,
+		control.LowPass,
+		control.FOPDT,
+		control.LinearScale,
+		control.TableScale,
 		// I/O
 		mqttbroker.Type,
 		mqttclient.Type,
