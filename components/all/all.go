@@ -10,6 +10,8 @@ import (
 	"github.com/metronome-rt/metronome/components/logic"
 	"github.com/metronome-rt/metronome/components/mqttbroker"
 	"github.com/metronome-rt/metronome/components/mqttclient"
+	"github.com/metronome-rt/metronome/components/quality"
+	"github.com/metronome-rt/metronome/components/structure"
 	"github.com/metronome-rt/metronome/runtime"
 )
 
@@ -60,6 +62,9 @@ func Types() []*runtime.Type {
 		control.FOPDT,
 		control.LinearScale,
 		control.TableScale,
+		// quality and structure
+		quality.SafeValue,
+		structure.Container,
 		// I/O
 		mqttbroker.Type,
 		mqttclient.Type,

@@ -1,0 +1,110 @@
+// Package quality holds blocks that act on a signal's quality rather than
+// its value: SafeValue, which puts a configured safe value in place of one
+// that cannot be trusted.
+package quality
+
+import (
+	"github.com/metronome-rt/metronome/runtime"
+	"github.com/metronome-rt/metronome/signals"
+)
+
+// SafeValueConfig chooses the type of the value.
+type SafeValueConfig struct {
+	// Type is the value's type: double, int, uint, bool or string.
+	Type string `yaml:"type" doc:"type of In, Out and Fallback: double, int, uint, bool or string"`
+	// Unit is the engineering unit shown on In, Out and Fallback.
+	Unit string `yaml:"unit" doc:"engineering unit of In, Out and Fallback"`
+}
+
+// Validate checks the type name.
+func (c *SafeValueConfig) Validate() error {
+	var errs runtime.FieldErrors
+	if _, err := signals.ParseKind(c.Type); err != nil {
+		errs.Add("type", "%v", err)
+	}
+	return errs.Err()
+}
+
+// SafeValue is the SafeValue type: Out = In while In is good, else Fallback.
+var SafeValue = runtime.Define(runtime.Spec[SafeValueConfig]{
+	Name:    "SafeValue",
+	Summary: "Out = In while In is good; the parameter Fallback while In is stale, comm lost, bad or never received, with Substituted true",
+	Doc: `While In's quality is good (and, for a double, its value is finite) Out
+passes In on with its quality and time. Otherwise (initial, stale, comm
+lost, bad input, or any quality other than good) Out is Fallback, with good
+quality and the tick's time: it is a deliberate value, and Substituted says
+that it is in use, as does the alarm Substituting (delay it with
+alarms: {Substituting: {delay: 5s}} to ride through short gaps). Put it
+between a measurement that crosses a network and a block that must get a
+safe value, or before an actuator: a heater's command falls back to off
+when the thermostat's temperature is lost.`,
+	Example: `name: HeaterSafe
+type: SafeValue
+config: {type: bool}
+parameters: {Fallback: false}
+inputs: {In: App.Thermostat.Out}`,
+	Defaults: func() SafeValueConfig { return SafeValueConfig{Type: "double"} },
+	Build: func(b *runtime.Builder, cfg *SafeValueConfig) (runtime.Component, error) {
+		k, err := signals.ParseKind(cfg.Type)
+		if err != nil {
+			return nil, err
+		}
+		sub := shared{
+			substituted: runtime.Output[bool](b, "Substituted", runtime.Desc("Out is Fallback because In cannot be trusted")),
+			alarm:       b.Alarm("Substituting", runtime.Warning, "the input cannot be trusted: the fallback value is in use"),
+		}
+		switch k {
+		case signals.Bool:
+			return newSafe(b, cfg, false, sub), nil
+		case signals.Int:
+			return newSafe(b, cfg, int64(0), sub), nil
+		case signals.Uint:
+			return newSafe(b, cfg, uint64(0), sub), nil
+		case signals.String:
+			return newSafe(b, cfg, "", sub), nil
+		}
+		return &safeFloat{*newSafe(b, cfg, 0.0, sub)}, nil
+	},
+})
+
+// shared are the members every SafeValue has whatever its type.
+type shared struct {
+	substituted *signals.Signal[bool]
+	alarm       *runtime.Alarm
+}
+
+type safe[T signals.Scalar] struct {
+	shared
+	in, out  *signals.Signal[T]
+	fallback *runtime.Parameter[T]
+}
+
+func newSafe[T signals.Scalar](b *runtime.Builder, cfg *SafeValueConfig, def T, sub shared) *safe[T] {
+	u := runtime.Unit(cfg.Unit)
+	return &safe[T]{
+		shared:   sub,
+		in:       runtime.Input[T](b, "In", u, runtime.Desc("the value to check")),
+		out:      runtime.Output[T](b, "Out", u, runtime.Desc("In, or Fallback while In cannot be trusted")),
+		fallback: runtime.Param(b, "Fallback", def, runtime.PUnit(cfg.Unit), runtime.PDesc("the safe value")),
+	}
+}
+
+func (s *safe[T]) Process(t runtime.Tick) { s.apply(t, s.in.Quality() == signals.Good) }
+
+// apply passes In on when it can be trusted, and Fallback otherwise.
+func (s *safe[T]) apply(t runtime.Tick, trusted bool) {
+	if trusted {
+		s.out.Put(s.in.Get(), s.in.Quality(), s.in.Stamp())
+	} else {
+		s.out.Put(s.fallback.Get(), signals.Good, t.Wall.UnixNano())
+	}
+	s.substituted.Set(!trusted)
+	s.alarm.Update(!trusted)
+}
+
+// safeFloat also distrusts a good NaN or infinity.
+type safeFloat struct{ safe[float64] }
+
+func (s *safeFloat) Process(t runtime.Tick) {
+	s.apply(t, s.in.Quality() == signals.Good && signals.Finite(s.in.Get()))
+}
