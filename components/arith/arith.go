@@ -164,11 +164,8 @@ inputs: {In1: App.Setpoint.Out, In2: App.Sensor.Out}`,
 	},
 })
 
-// NoConfig is the config of blocks that have none.
-type NoConfig struct{}
-
 // Divide is the Divide type: Out = In1 / In2, never infinite.
-var Divide = runtime.Define(runtime.Spec[NoConfig]{
+var Divide = blockkit.About{
 	Name:    "Divide",
 	Summary: "quotient: Out = In1 / In2; a zero divisor holds Out with quality bad input",
 	Doc: `A division by zero (or any quotient that is not finite) is not published:
@@ -177,13 +174,12 @@ finite again.`,
 	Example: `name: Ratio
 type: Divide
 inputs: {In1: App.Flow.Out, In2: App.Area.Out}`,
-	Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-		return &divide{
-			num: runtime.Input[float64](b, "In1", runtime.Desc("dividend")),
-			den: runtime.Input[float64](b, "In2", runtime.Desc("divisor")),
-			out: runtime.Output[float64](b, "Out", runtime.Desc("In1 / In2")),
-		}, nil
-	},
+}.Define(func(b *runtime.Builder) runtime.Component {
+	return &divide{
+		num: runtime.Input[float64](b, "In1", runtime.Desc("dividend")),
+		den: runtime.Input[float64](b, "In2", runtime.Desc("divisor")),
+		out: runtime.Output[float64](b, "Out", runtime.Desc("In1 / In2")),
+	}
 })
 
 type divide struct {
@@ -201,18 +197,17 @@ func (d *divide) Process(runtime.Tick) {
 }
 
 // Abs is the Abs type: Out = |In|.
-var Abs = runtime.Define(runtime.Spec[NoConfig]{
+var Abs = blockkit.About{
 	Name:    "Abs",
 	Summary: "absolute value: Out = |In|",
 	Example: `name: Magnitude
 type: Abs
 inputs: {In: App.Error.Out}`,
-	Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-		return &abs{
-			in:  runtime.Input[float64](b, "In", runtime.Desc("value")),
-			out: runtime.Output[float64](b, "Out", runtime.Desc("|In|")),
-		}, nil
-	},
+}.Define(func(b *runtime.Builder) runtime.Component {
+	return &abs{
+		in:  runtime.Input[float64](b, "In", runtime.Desc("value")),
+		out: runtime.Output[float64](b, "Out", runtime.Desc("|In|")),
+	}
 })
 
 type abs struct{ in, out *signals.Signal[float64] }

@@ -5,12 +5,13 @@ import (
 	"math"
 	"time"
 
+	"github.com/metronome-rt/metronome/internal/blockkit"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
 
 // LowPass is the LowPass type: a first-order low-pass filter (PT1).
-var LowPass = runtime.Define(runtime.Spec[NoConfig]{
+var LowPass = blockkit.About{
 	Name:    "LowPass",
 	Summary: "first-order low-pass filter (PT1) with time constant T",
 	Doc: `Out += dt/(T + dt) * (In - Out) each tick (backward Euler, stable for any
@@ -22,12 +23,11 @@ type: LowPass
 fs: 10
 parameters: {T: 5}
 inputs: {In: App.Sensor.Out}`,
-	Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-		return &lowPass{
-			unary: newUnary(b, "value to filter", "filtered value", ""),
-			tc:    runtime.Param(b, "T", 1.0, runtime.Min(0), runtime.PUnit("s"), runtime.PDesc("time constant: a step reaches 63 % after T")),
-		}, nil
-	},
+}.Define(func(b *runtime.Builder) runtime.Component {
+	return &lowPass{
+		unary: newUnary(b, "value to filter", "filtered value", ""),
+		tc:    runtime.Param(b, "T", 1.0, runtime.Min(0), runtime.PUnit("s"), runtime.PDesc("time constant: a step reaches 63 % after T")),
+	}
 })
 
 type lowPass struct {

@@ -20,9 +20,6 @@ import (
 // GainConfig has no keys: the gain is a parameter.
 type GainConfig struct{}
 
-// NoConfig is the config of blocks that have none.
-type NoConfig = GainConfig
-
 // Gain is the Gain type: Out = K * In, with In's quality and time passed on.
 var Gain = runtime.Define(runtime.Spec[GainConfig]{
 	Name:    "Gain",

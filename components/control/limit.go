@@ -3,12 +3,13 @@ package control
 import (
 	"math"
 
+	"github.com/metronome-rt/metronome/internal/blockkit"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
 
 // Limiter is the Limiter type: Out = In clamped to [Min, Max].
-var Limiter = runtime.Define(runtime.Spec[NoConfig]{
+var Limiter = blockkit.About{
 	Name:    "Limiter",
 	Summary: "clamps In to [Min, Max] and says which limit it is at",
 	Doc: `Out = min(max(In, Min), Max); High is true while In > Max, Low while In <
@@ -18,15 +19,14 @@ In holds Out with quality bad input.`,
 type: Limiter
 parameters: {Min: 0, Max: 100}
 inputs: {In: App.Ctrl.Out}`,
-	Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-		return &limiter{
-			unary: newUnary(b, "value to limit", "In clamped to [Min, Max]", ""),
-			high:  runtime.Output[bool](b, "High", runtime.Desc("In is above Max")),
-			low:   runtime.Output[bool](b, "Low", runtime.Desc("In is below Min")),
-			min:   runtime.Param(b, "Min", 0.0, runtime.PDesc("lower limit")),
-			max:   runtime.Param(b, "Max", 100.0, runtime.PDesc("upper limit")),
-		}, nil
-	},
+}.Define(func(b *runtime.Builder) runtime.Component {
+	return &limiter{
+		unary: newUnary(b, "value to limit", "In clamped to [Min, Max]", ""),
+		high:  runtime.Output[bool](b, "High", runtime.Desc("In is above Max")),
+		low:   runtime.Output[bool](b, "Low", runtime.Desc("In is below Min")),
+		min:   runtime.Param(b, "Min", 0.0, runtime.PDesc("lower limit")),
+		max:   runtime.Param(b, "Max", 100.0, runtime.PDesc("upper limit")),
+	}
 })
 
 type limiter struct {
@@ -52,7 +52,7 @@ func (l *limiter) Process(runtime.Tick) {
 
 // RateLimiter is the RateLimiter type: Out follows In no faster than Rise
 // and Fall units per second.
-var RateLimiter = runtime.Define(runtime.Spec[NoConfig]{
+var RateLimiter = blockkit.About{
 	Name:    "RateLimiter",
 	Summary: "Out follows In, rising at most Rise and falling at most Fall units per second",
 	Doc: `Each tick Out moves towards In by at most Rise*dt up or Fall*dt down (dt is
@@ -62,14 +62,13 @@ Limited is true while Out lags In.`,
 type: RateLimiter
 parameters: {Rise: 5, Fall: 20}
 inputs: {In: App.Ctrl.Out}`,
-	Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-		return &rateLimiter{
-			unary:   newUnary(b, "target value", "In, rate-limited", ""),
-			limited: runtime.Output[bool](b, "Limited", runtime.Desc("Out lags In")),
-			rise:    runtime.Param(b, "Rise", 1.0, runtime.Min(0), runtime.PUnit("1/s"), runtime.PDesc("largest rise per second")),
-			fall:    runtime.Param(b, "Fall", 1.0, runtime.Min(0), runtime.PUnit("1/s"), runtime.PDesc("largest fall per second")),
-		}, nil
-	},
+}.Define(func(b *runtime.Builder) runtime.Component {
+	return &rateLimiter{
+		unary:   newUnary(b, "target value", "In, rate-limited", ""),
+		limited: runtime.Output[bool](b, "Limited", runtime.Desc("Out lags In")),
+		rise:    runtime.Param(b, "Rise", 1.0, runtime.Min(0), runtime.PUnit("1/s"), runtime.PDesc("largest rise per second")),
+		fall:    runtime.Param(b, "Fall", 1.0, runtime.Min(0), runtime.PUnit("1/s"), runtime.PDesc("largest fall per second")),
+	}
 })
 
 type rateLimiter struct {
@@ -101,7 +100,7 @@ func (r *rateLimiter) Process(t runtime.Tick) {
 
 // DeadBand is the DeadBand type: Out = 0 within ±Band, else In moved
 // towards 0 by Band.
-var DeadBand = runtime.Define(runtime.Spec[NoConfig]{
+var DeadBand = blockkit.About{
 	Name:    "DeadBand",
 	Summary: "dead band: Out = 0 while |In| <= Band, else In - Band (or In + Band below zero), continuous",
 	Doc: `Out = In - Band for In > Band, In + Band for In < -Band, and 0 in
@@ -112,12 +111,11 @@ it chasing noise.`,
 type: DeadBand
 parameters: {Band: 0.2}
 inputs: {In: App.Error.Out}`,
-	Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-		return &deadBand{
-			unary: newUnary(b, "value", "In with the band removed", ""),
-			band:  runtime.Param(b, "Band", 1.0, runtime.Min(0), runtime.PDesc("half-width of the band around 0")),
-		}, nil
-	},
+}.Define(func(b *runtime.Builder) runtime.Component {
+	return &deadBand{
+		unary: newUnary(b, "value", "In with the band removed", ""),
+		band:  runtime.Param(b, "Band", 1.0, runtime.Min(0), runtime.PDesc("half-width of the band around 0")),
+	}
 })
 
 type deadBand struct {

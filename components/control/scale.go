@@ -5,12 +5,13 @@ import (
 	"math"
 	"sort"
 
+	"github.com/metronome-rt/metronome/internal/blockkit"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
 
 // LinearScale is the LinearScale type: two-point linear scaling.
-var LinearScale = runtime.Define(runtime.Spec[NoConfig]{
+var LinearScale = blockkit.About{
 	Name:    "LinearScale",
 	Summary: "linear scaling through two points: (InLow, OutLow) and (InHigh, OutHigh), e.g. 4..20 mA to 0..100 %",
 	Doc: `Out = OutLow + (In - InLow) * (OutHigh - OutLow) / (InHigh - InLow),
@@ -21,16 +22,15 @@ InHigh 100, OutLow 32, OutHigh 212.`,
 type: LinearScale
 parameters: {InLow: 4, InHigh: 20, OutLow: 0, OutHigh: 100, Clamp: true}
 inputs: {In: App.Io.Current}`,
-	Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-		return &linearScale{
-			unary:   newUnary(b, "value to scale", "scaled value", ""),
-			inLow:   runtime.Param(b, "InLow", 0.0, runtime.PDesc("input of the first point")),
-			inHigh:  runtime.Param(b, "InHigh", 1.0, runtime.PDesc("input of the second point")),
-			outLow:  runtime.Param(b, "OutLow", 0.0, runtime.PDesc("output at InLow")),
-			outHigh: runtime.Param(b, "OutHigh", 1.0, runtime.PDesc("output at InHigh")),
-			clamp:   runtime.Param(b, "Clamp", false, runtime.PDesc("keep Out between OutLow and OutHigh")),
-		}, nil
-	},
+}.Define(func(b *runtime.Builder) runtime.Component {
+	return &linearScale{
+		unary:   newUnary(b, "value to scale", "scaled value", ""),
+		inLow:   runtime.Param(b, "InLow", 0.0, runtime.PDesc("input of the first point")),
+		inHigh:  runtime.Param(b, "InHigh", 1.0, runtime.PDesc("input of the second point")),
+		outLow:  runtime.Param(b, "OutLow", 0.0, runtime.PDesc("output at InLow")),
+		outHigh: runtime.Param(b, "OutHigh", 1.0, runtime.PDesc("output at InHigh")),
+		clamp:   runtime.Param(b, "Clamp", false, runtime.PDesc("keep Out between OutLow and OutHigh")),
+	}
 })
 
 type linearScale struct {

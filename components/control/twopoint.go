@@ -1,6 +1,7 @@
 package control
 
 import (
+	"github.com/metronome-rt/metronome/internal/blockkit"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
@@ -80,7 +81,7 @@ func (c *twoPoint) Process(runtime.Tick) {
 }
 
 // Comparator is the Comparator type: In > Threshold with hysteresis below.
-var Comparator = runtime.Define(runtime.Spec[NoConfig]{
+var Comparator = blockkit.About{
 	Name:    "Comparator",
 	Summary: "In > Threshold with hysteresis: Out rises above Threshold and falls below Threshold - Hysteresis",
 	Doc: `Out turns true when In > Threshold and false when In < Threshold -
@@ -91,14 +92,13 @@ reset band.`,
 type: Comparator
 parameters: {Threshold: 90, Hysteresis: 5}
 inputs: {In: App.Tank.Level}`,
-	Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-		return &comparator{
-			in:        runtime.Input[float64](b, "In", runtime.Desc("value to compare")),
-			out:       runtime.Output[bool](b, "Out", runtime.Desc("In is above the threshold")),
-			threshold: runtime.Param(b, "Threshold", 0.0, runtime.PDesc("Out rises when In goes above this")),
-			hyst:      runtime.Param(b, "Hysteresis", 0.0, runtime.Min(0), runtime.PDesc("Out falls when In goes below Threshold minus this")),
-		}, nil
-	},
+}.Define(func(b *runtime.Builder) runtime.Component {
+	return &comparator{
+		in:        runtime.Input[float64](b, "In", runtime.Desc("value to compare")),
+		out:       runtime.Output[bool](b, "Out", runtime.Desc("In is above the threshold")),
+		threshold: runtime.Param(b, "Threshold", 0.0, runtime.PDesc("Out rises when In goes above this")),
+		hyst:      runtime.Param(b, "Hysteresis", 0.0, runtime.Min(0), runtime.PDesc("Out falls when In goes below Threshold minus this")),
+	}
 })
 
 type comparator struct {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/metronome-rt/metronome/components/generators"
+	"github.com/metronome-rt/metronome/internal/blockkit"
 	"github.com/metronome-rt/metronome/internal/blocktest"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/runtime/runtimetest"
@@ -70,7 +71,7 @@ func TestConstantOfEveryType(t *testing.T) {
 }
 
 func TestConstantRejectsAnUnknownType(t *testing.T) {
-	err := (&generators.ConstantConfig{Type: "complex"}).Validate()
+	err := (&blockkit.TypeConfig{Type: "complex"}).Validate()
 	fes := runtime.AsFieldErrors(err)
 	if len(fes) != 1 || fes[0].Path != "type" || !strings.Contains(fes[0].Msg, `"complex"`) {
 		t.Fatalf("Validate = %v, want one error at type naming complex", err)

@@ -3,12 +3,13 @@ package logic
 import (
 	"math"
 
+	"github.com/metronome-rt/metronome/internal/blockkit"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
 
 // CTUD is the CTUD type: the IEC up/down counter.
-var CTUD = runtime.Define(runtime.Spec[NoConfig]{
+var CTUD = blockkit.About{
 	Name:    "CTUD",
 	Summary: "up/down counter: rising CU counts up, rising CD down; R resets, LD loads PV",
 	Doc: `IEC 61131-3 CTUD on int64. On each tick: R true sets CV to 0; else LD
@@ -22,18 +23,17 @@ neither routed nor written is false.`,
 type: CTUD
 parameters: {PV: 100}
 inputs: {CU: App.Sensor.Out, R: App.Mqtt.ResetCount}`,
-	Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-		return &ctud{
-			cu: runtime.OptionalInput[bool](b, "CU", runtime.Desc("count up on a rising edge (optional)")),
-			cd: runtime.OptionalInput[bool](b, "CD", runtime.Desc("count down on a rising edge (optional)")),
-			r:  runtime.OptionalInput[bool](b, "R", runtime.Desc("reset CV to 0 while true; wins over LD and counting (optional)")),
-			ld: runtime.OptionalInput[bool](b, "LD", runtime.Desc("load PV into CV while true (optional)")),
-			cv: runtime.Output[int64](b, "CV", runtime.Desc("the count")),
-			qu: runtime.Output[bool](b, "QU", runtime.Desc("CV >= PV")),
-			qd: runtime.Output[bool](b, "QD", runtime.Desc("CV <= 0")),
-			pv: runtime.Param(b, "PV", int64(10), runtime.PDesc("preset: the count QU waits for, and the value LD loads")),
-		}, nil
-	},
+}.Define(func(b *runtime.Builder) runtime.Component {
+	return &ctud{
+		cu: runtime.OptionalInput[bool](b, "CU", runtime.Desc("count up on a rising edge (optional)")),
+		cd: runtime.OptionalInput[bool](b, "CD", runtime.Desc("count down on a rising edge (optional)")),
+		r:  runtime.OptionalInput[bool](b, "R", runtime.Desc("reset CV to 0 while true; wins over LD and counting (optional)")),
+		ld: runtime.OptionalInput[bool](b, "LD", runtime.Desc("load PV into CV while true (optional)")),
+		cv: runtime.Output[int64](b, "CV", runtime.Desc("the count")),
+		qu: runtime.Output[bool](b, "QU", runtime.Desc("CV >= PV")),
+		qd: runtime.Output[bool](b, "QD", runtime.Desc("CV <= 0")),
+		pv: runtime.Param(b, "PV", int64(10), runtime.PDesc("preset: the count QU waits for, and the value LD loads")),
+	}
 })
 
 type ctud struct {

@@ -88,22 +88,18 @@ var Xor = gateType("Xor", "true when an odd number of inputs is true", "IEC 6113
 type: Xor
 inputs: {In1: App.A.Out, In2: App.B.Out}`, gateXor)
 
-// NoConfig is the config of blocks that have none.
-type NoConfig struct{}
-
 // Not is the Not type: Out = NOT In.
-var Not = runtime.Define(runtime.Spec[NoConfig]{
+var Not = blockkit.About{
 	Name:    "Not",
 	Summary: "negation: Out = NOT In",
 	Example: `name: Open
 type: Not
 inputs: {In: App.Closed.Out}`,
-	Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-		return &not{
-			in:  runtime.Input[bool](b, "In", runtime.Desc("operand")),
-			out: runtime.Output[bool](b, "Out", runtime.Desc("NOT In")),
-		}, nil
-	},
+}.Define(func(b *runtime.Builder) runtime.Component {
+	return &not{
+		in:  runtime.Input[bool](b, "In", runtime.Desc("operand")),
+		out: runtime.Output[bool](b, "Out", runtime.Desc("NOT In")),
+	}
 })
 
 type not struct{ in, out *signals.Signal[bool] }
@@ -141,20 +137,19 @@ func (l *latch) Process(runtime.Tick) {
 }
 
 func latchType(name, set, reset, summary, example string, setWins bool) *runtime.Type {
-	return runtime.Define(runtime.Spec[NoConfig]{
+	return blockkit.About{
 		Name:    name,
 		Summary: summary,
 		Doc: `IEC 61131-3 ` + name + `. Q1 starts false and keeps its state while both inputs
 are false.`,
 		Example: example,
-		Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-			return &latch{
-				set:     runtime.Input[bool](b, set, runtime.Desc("sets Q1")),
-				reset:   runtime.Input[bool](b, reset, runtime.Desc("resets Q1")),
-				q:       runtime.Output[bool](b, "Q1", runtime.Desc("the latched state")),
-				setWins: setWins,
-			}, nil
-		},
+	}.Define(func(b *runtime.Builder) runtime.Component {
+		return &latch{
+			set:     runtime.Input[bool](b, set, runtime.Desc("sets Q1")),
+			reset:   runtime.Input[bool](b, reset, runtime.Desc("resets Q1")),
+			q:       runtime.Output[bool](b, "Q1", runtime.Desc("the latched state")),
+			setWins: setWins,
+		}
 	})
 }
 
@@ -191,36 +186,32 @@ func (e *edge) Process(t runtime.Tick) {
 	signals.Set(m, e.q, q)
 }
 
-func edgeType(name, summary, doc, example string, falling bool) *runtime.Type {
-	return runtime.Define(runtime.Spec[NoConfig]{
-		Name:    name,
-		Summary: summary,
-		Doc:     doc,
-		Example: example,
-		Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-			return &edge{
-				clk:     runtime.Input[bool](b, "CLK", runtime.Desc("signal whose edges are detected")),
-				q:       runtime.Output[bool](b, "Q", runtime.Desc("true for one tick at each edge")),
-				falling: falling,
-			}, nil
-		},
+func edgeType(a blockkit.About, falling bool) *runtime.Type {
+	return a.Define(func(b *runtime.Builder) runtime.Component {
+		return &edge{
+			clk:     runtime.Input[bool](b, "CLK", runtime.Desc("signal whose edges are detected")),
+			q:       runtime.Output[bool](b, "Q", runtime.Desc("true for one tick at each edge")),
+			falling: falling,
+		}
 	})
 }
 
 // RTrig is the R_TRIG type: Q is true for one tick when CLK rises.
-var RTrig = edgeType("R_TRIG", "rising edge: Q is true for one tick when CLK goes from false to true",
-	`IEC 61131-3 R_TRIG: Q := CLK AND NOT M; M := CLK, with M starting false, so a
+var RTrig = edgeType(blockkit.About{Name: "R_TRIG", Summary: "rising edge: Q is true for one tick when CLK goes from false to true",
+	Doc: `IEC 61131-3 R_TRIG: Q := CLK AND NOT M; M := CLK, with M starting false, so a
 CLK that is true on the first evaluation is a rising edge. The first
-evaluation is the first tick on which CLK has a value.`, `name: StartPressed
+evaluation is the first tick on which CLK has a value.`,
+	Example: `name: StartPressed
 type: R_TRIG
-inputs: {CLK: App.Mqtt.StartButton}`, false)
+inputs: {CLK: App.Mqtt.StartButton}`}, false)
 
 // FTrig is the F_TRIG type: Q is true for one tick when CLK falls.
-var FTrig = edgeType("F_TRIG", "falling edge: Q is true for one tick when CLK goes from true to false",
-	`IEC 61131-3 Edition 3 (2013) F_TRIG: Q := NOT CLK AND M; M := CLK, with M
+var FTrig = edgeType(blockkit.About{Name: "F_TRIG", Summary: "falling edge: Q is true for one tick when CLK goes from true to false",
+	Doc: `IEC 61131-3 Edition 3 (2013) F_TRIG: Q := NOT CLK AND M; M := CLK, with M
 starting false, so a CLK that is false on the first evaluation is NOT a
 falling edge (Edition 2's Q := NOT CLK AND NOT M; M := NOT CLK fires on that
 first call; CODESYS's Standard library, like Edition 3, does not). The first
-evaluation is the first tick on which CLK has a value.`, `name: Released
+evaluation is the first tick on which CLK has a value.`,
+	Example: `name: Released
 type: F_TRIG
-inputs: {CLK: App.Mqtt.Button}`, true)
+inputs: {CLK: App.Mqtt.Button}`}, true)

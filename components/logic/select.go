@@ -7,7 +7,7 @@ import (
 )
 
 // Select is the Select type: IEC SEL, Out = G ? In1 : In0.
-var Select = runtime.Define(runtime.Spec[NoConfig]{
+var Select = blockkit.About{
 	Name:    "Select",
 	Summary: "binary selector (IEC SEL): Out = In0 while G is false, In1 while G is true",
 	Doc: `Out depends on G and on the selected input only: its quality and time are
@@ -16,13 +16,12 @@ does not taint Out.`,
 	Example: `name: Source
 type: Select
 inputs: {G: App.UseBackup.Out, In0: App.Main.Out, In1: App.Backup.Out}`,
-	Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-		return &selector{
-			g:   runtime.Input[bool](b, "G", runtime.Desc("selects In1 when true, In0 when false")),
-			in:  blockkit.Inputs[float64](b, "In", 0, 2, "candidate value"),
-			out: runtime.Output[float64](b, "Out", runtime.Desc("the selected input")),
-		}, nil
-	},
+}.Define(func(b *runtime.Builder) runtime.Component {
+	return &selector{
+		g:   runtime.Input[bool](b, "G", runtime.Desc("selects In1 when true, In0 when false")),
+		in:  blockkit.Inputs[float64](b, "In", 0, 2, "candidate value"),
+		out: runtime.Output[float64](b, "Out", runtime.Desc("the selected input")),
+	}
 })
 
 type selector struct {

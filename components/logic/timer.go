@@ -113,52 +113,49 @@ func (tm *timer) pulse(now int64, in bool, pt int64) {
 	}
 }
 
-func timerType(name, summary, doc, example string, kind timerKind) *runtime.Type {
-	return runtime.Define(runtime.Spec[NoConfig]{
-		Name:    name,
-		Summary: summary,
-		Doc:     doc,
-		Example: example,
-		Build: func(b *runtime.Builder, _ *NoConfig) (runtime.Component, error) {
-			return &timer{
-				in:   runtime.Input[bool](b, "IN", runtime.Desc("the timer's input")),
-				q:    runtime.Output[bool](b, "Q", runtime.Desc("the timer's output")),
-				et:   runtime.Output[float64](b, "ET", runtime.Unit("s"), runtime.Desc("elapsed time, 0 to PT")),
-				pt:   runtime.Param(b, "PT", 1.0, runtime.Min(0), runtime.PUnit("s"), runtime.PDesc("preset time")),
-				kind: kind,
-			}, nil
-		},
+func timerType(a blockkit.About, kind timerKind) *runtime.Type {
+	return a.Define(func(b *runtime.Builder) runtime.Component {
+		return &timer{
+			in:   runtime.Input[bool](b, "IN", runtime.Desc("the timer's input")),
+			q:    runtime.Output[bool](b, "Q", runtime.Desc("the timer's output")),
+			et:   runtime.Output[float64](b, "ET", runtime.Unit("s"), runtime.Desc("elapsed time, 0 to PT")),
+			pt:   runtime.Param(b, "PT", 1.0, runtime.Min(0), runtime.PUnit("s"), runtime.PDesc("preset time")),
+			kind: kind,
+		}
 	})
 }
 
 // TON is the TON type: the on-delay timer.
-var TON = timerType("TON", "on-delay: Q rises once IN has been true for PT seconds",
-	`IEC 61131-3 TON. Q rises on the first tick at which IN has been true for at
+var TON = timerType(blockkit.About{Name: "TON", Summary: "on-delay: Q rises once IN has been true for PT seconds",
+	Doc: `IEC 61131-3 TON. Q rises on the first tick at which IN has been true for at
 least PT (time measured from the tick IN was seen rising) and falls with
 IN; ET counts from 0 to PT. PT is read on every tick: lowered below the
 elapsed time while timing, Q rises at once; raised, Q waits for the new PT.
 Once Q is true it stays true (with ET = PT) until IN falls, whatever PT
-does. PT 0 makes Q follow IN.`, `name: Debounce
+does. PT 0 makes Q follow IN.`,
+	Example: `name: Debounce
 type: TON
 parameters: {PT: 0.5}
-inputs: {IN: App.Mqtt.DoorOpen}`, kindTON)
+inputs: {IN: App.Mqtt.DoorOpen}`}, kindTON)
 
 // TOF is the TOF type: the off-delay timer.
-var TOF = timerType("TOF", "off-delay: Q follows IN up and falls once IN has been false for PT seconds",
-	`IEC 61131-3 TOF. Q is true while IN is true and stays true for PT after
+var TOF = timerType(blockkit.About{Name: "TOF", Summary: "off-delay: Q follows IN up and falls once IN has been false for PT seconds",
+	Doc: `IEC 61131-3 TOF. Q is true while IN is true and stays true for PT after
 IN falls; a new rising IN during the delay cancels it. ET counts from 0 to
 PT while the delay runs, stays at PT after Q falls and returns to 0 when IN
-rises. PT is read on every tick.`, `name: FanRunOn
+rises. PT is read on every tick.`,
+	Example: `name: FanRunOn
 type: TOF
 parameters: {PT: 30}
-inputs: {IN: App.Heater.Q1}`, kindTOF)
+inputs: {IN: App.Heater.Q1}`}, kindTOF)
 
 // TP is the TP type: the pulse timer.
-var TP = timerType("TP", "pulse: a rising IN gives a pulse of PT seconds on Q, not retriggerable",
-	`IEC 61131-3 TP. A rising IN starts a pulse: Q is true for PT. Edges of IN
+var TP = timerType(blockkit.About{Name: "TP", Summary: "pulse: a rising IN gives a pulse of PT seconds on Q, not retriggerable",
+	Doc: `IEC 61131-3 TP. A rising IN starts a pulse: Q is true for PT. Edges of IN
 during the pulse are ignored (not retriggerable). ET counts from 0 to PT
 during the pulse, stays at PT while IN is still true afterwards, and
-returns to 0 once the pulse is over and IN is false. PT 0 gives no pulse.`, `name: Horn
+returns to 0 once the pulse is over and IN is false. PT 0 gives no pulse.`,
+	Example: `name: Horn
 type: TP
 parameters: {PT: 2}
-inputs: {IN: App.AlarmEdge.Q}`, kindTP)
+inputs: {IN: App.AlarmEdge.Q}`}, kindTP)

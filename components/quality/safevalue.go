@@ -4,29 +4,13 @@
 package quality
 
 import (
+	"github.com/metronome-rt/metronome/internal/blockkit"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
 
-// SafeValueConfig chooses the type of the value.
-type SafeValueConfig struct {
-	// Type is the value's type: double, int, uint, bool or string.
-	Type string `yaml:"type" doc:"type of In, Out and Fallback: double, int, uint, bool or string"`
-	// Unit is the engineering unit shown on In, Out and Fallback.
-	Unit string `yaml:"unit" doc:"engineering unit of In, Out and Fallback"`
-}
-
-// Validate checks the type name.
-func (c *SafeValueConfig) Validate() error {
-	var errs runtime.FieldErrors
-	if _, err := signals.ParseKind(c.Type); err != nil {
-		errs.Add("type", "%v", err)
-	}
-	return errs.Err()
-}
-
 // SafeValue is the SafeValue type: Out = In while In is good, else Fallback.
-var SafeValue = runtime.Define(runtime.Spec[SafeValueConfig]{
+var SafeValue = runtime.Define(runtime.Spec[blockkit.TypeConfig]{
 	Name:    "SafeValue",
 	Summary: "Out = In while In is good; the parameter Fallback while In is stale, comm lost, bad or never received, with Substituted true",
 	Doc: `While In's quality is good (and, for a double, its value is finite) Out
@@ -43,17 +27,13 @@ type: SafeValue
 config: {type: bool}
 parameters: {Fallback: false}
 inputs: {In: App.Thermostat.Out}`,
-	Defaults: func() SafeValueConfig { return SafeValueConfig{Type: "double"} },
-	Build: func(b *runtime.Builder, cfg *SafeValueConfig) (runtime.Component, error) {
-		k, err := signals.ParseKind(cfg.Type)
-		if err != nil {
-			return nil, err
-		}
+	Defaults: blockkit.DoubleType,
+	Build: func(b *runtime.Builder, cfg *blockkit.TypeConfig) (runtime.Component, error) {
 		sub := shared{
 			substituted: runtime.Output[bool](b, "Substituted", runtime.Desc("Out is Fallback because In cannot be trusted")),
 			alarm:       b.Alarm("Substituting", runtime.Warning, "the input cannot be trusted: the fallback value is in use"),
 		}
-		switch k {
+		switch cfg.Kind() {
 		case signals.Bool:
 			return newSafe(b, cfg, false, sub), nil
 		case signals.Int:
@@ -79,7 +59,7 @@ type safe[T signals.Scalar] struct {
 	fallback *runtime.Parameter[T]
 }
 
-func newSafe[T signals.Scalar](b *runtime.Builder, cfg *SafeValueConfig, def T, sub shared) *safe[T] {
+func newSafe[T signals.Scalar](b *runtime.Builder, cfg *blockkit.TypeConfig, def T, sub shared) *safe[T] {
 	u := runtime.Unit(cfg.Unit)
 	return &safe[T]{
 		shared:   sub,

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/metronome-rt/metronome/components/quality"
+	"github.com/metronome-rt/metronome/internal/blockkit"
 	"github.com/metronome-rt/metronome/internal/blocktest"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/runtime/runtimetest"
@@ -69,7 +70,7 @@ func TestSafeValueBoolForAnActuator(t *testing.T) {
 	if got := h.Get("Out"); !got.Equal(signals.BoolValue(false)) || !substituted(t, h) {
 		t.Fatalf("comm lost: Out %s, want the fallback false", got)
 	}
-	if fes := runtime.AsFieldErrors((&quality.SafeValueConfig{Type: "float128"}).Validate()); len(fes) != 1 || fes[0].Path != "type" {
+	if fes := runtime.AsFieldErrors((&blockkit.TypeConfig{Type: "float128"}).Validate()); len(fes) != 1 || fes[0].Path != "type" {
 		t.Fatalf("type float128: %v", fes)
 	}
 }

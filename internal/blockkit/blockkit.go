@@ -54,3 +54,47 @@ func Nanos(s float64) int64 {
 	}
 	return int64(ns)
 }
+
+// About is what a block type says of itself, for `runtime types`.
+type About struct {
+	Name    string // the type's name in YAML
+	Summary string // one line
+	Doc     string // more, in Markdown
+	Example string // a component entry using the type; checked by tests
+}
+
+// Define defines a block type that has no config keys: build declares the
+// block's signals and parameters and returns it.
+func (a About) Define(build func(b *runtime.Builder) runtime.Component) *runtime.Type {
+	return runtime.Define(runtime.Spec[struct{}]{
+		Name: a.Name, Summary: a.Summary, Doc: a.Doc, Example: a.Example,
+		Build: func(b *runtime.Builder, _ *struct{}) (runtime.Component, error) { return build(b), nil },
+	})
+}
+
+// TypeConfig chooses the type of a block's value, for blocks that work on
+// any type of signal.
+type TypeConfig struct {
+	// Type is the value's type.
+	Type string `yaml:"type" doc:"type of the value: double, int, uint, bool or string (CDP names such as float are accepted)"`
+	// Unit is the value's engineering unit.
+	Unit string `yaml:"unit" doc:"engineering unit of the value"`
+}
+
+// DoubleType is the default TypeConfig.
+func DoubleType() TypeConfig { return TypeConfig{Type: "double"} }
+
+// Validate checks the type's name.
+func (c *TypeConfig) Validate() error {
+	var errs runtime.FieldErrors
+	if _, err := signals.ParseKind(c.Type); err != nil {
+		errs.Add("type", "%v", err)
+	}
+	return errs.Err()
+}
+
+// Kind returns the type; Validate has checked it.
+func (c *TypeConfig) Kind() signals.Kind {
+	k, _ := signals.ParseKind(c.Type)
+	return k
+}
