@@ -44,7 +44,7 @@ func switchTrace(t *testing.T, h *runtimetest.Harness, ins ...float64) string {
 	for _, x := range ins {
 		h.Set("In", x)
 		h.Step(1)
-		if boolOut(t, h, "Out") {
+		if blocktest.Bool(t, h, "Out") {
 			s.WriteByte('1')
 		} else {
 			s.WriteByte('0')
@@ -74,13 +74,13 @@ func TestTwoPointHysteresis(t *testing.T) {
 	// NaN or infinite measurements keep the switch where it is, as bad input.
 	h.Set("In", math.NaN())
 	h.Step(1)
-	if !boolOut(t, h, "Out") || h.Quality("Out") != signals.BadInput {
-		t.Fatalf("In NaN: %v (%v), want the held true with bad input", boolOut(t, h, "Out"), h.Quality("Out"))
+	if !blocktest.Bool(t, h, "Out") || h.Quality("Out") != signals.BadInput {
+		t.Fatalf("In NaN: %v (%v), want the held true with bad input", blocktest.Bool(t, h, "Out"), h.Quality("Out"))
 	}
 	h.SetQ("In", 10.0, signals.CommLost)
 	h.Step(1)
-	if boolOut(t, h, "Out") || h.Quality("Out") != signals.CommLost {
-		t.Fatalf("comm lost: %v (%v), want false with comm lost", boolOut(t, h, "Out"), h.Quality("Out"))
+	if blocktest.Bool(t, h, "Out") || h.Quality("Out") != signals.CommLost {
+		t.Fatalf("comm lost: %v (%v), want false with comm lost", blocktest.Bool(t, h, "Out"), h.Quality("Out"))
 	}
 	if err := (&control.TwoPointConfig{Action: "heat"}).Validate(); err == nil {
 		t.Fatal("action heat accepted")
@@ -104,8 +104,8 @@ func TestLimiter(t *testing.T) {
 		high, low bool
 	}{{0.5, 0.5, false, false}, {3, 2, true, false}, {-4, -1, false, true}, {2, 2, false, false}, {math.Inf(1), 2, true, false}, {math.Inf(-1), -1, false, true}} {
 		got := outAfter(t, h, c.in)
-		if got != c.out || boolOut(t, h, "High") != c.high || boolOut(t, h, "Low") != c.low || h.Quality("Out") != signals.Good {
-			t.Fatalf("In %v: Out %v High %v Low %v (%v), want %v %v %v", c.in, got, boolOut(t, h, "High"), boolOut(t, h, "Low"), h.Quality("Out"), c.out, c.high, c.low)
+		if got != c.out || blocktest.Bool(t, h, "High") != c.high || blocktest.Bool(t, h, "Low") != c.low || h.Quality("Out") != signals.Good {
+			t.Fatalf("In %v: Out %v High %v Low %v (%v), want %v %v %v", c.in, got, blocktest.Bool(t, h, "High"), blocktest.Bool(t, h, "Low"), h.Quality("Out"), c.out, c.high, c.low)
 		}
 	}
 	if got := outAfter(t, h, math.NaN()); got != -1 || h.Quality("Out") != signals.BadInput || h.Quality("High") != signals.BadInput {
@@ -119,7 +119,7 @@ func TestLimiter(t *testing.T) {
 
 func TestRateLimiter(t *testing.T) {
 	h := runtimetest.New(t, control.RateLimiter, "fs: 10\nparameters: {Rise: 2, Fall: 10}")
-	if got := outAfter(t, h, 5); got != 5 || boolOut(t, h, "Limited") {
+	if got := outAfter(t, h, 5); got != 5 || blocktest.Bool(t, h, "Limited") {
 		t.Fatalf("first value: %v, want it passed straight through", got)
 	}
 	var trace []float64
@@ -129,8 +129,8 @@ func TestRateLimiter(t *testing.T) {
 	if fmt.Sprint(trace) != "[5.2 5.4 5.5 5.5]" {
 		t.Fatalf("rising at 2/s: %v", trace)
 	}
-	if got := outAfter(t, h, 0); math.Abs(got-4.5) > 1e-12 || !boolOut(t, h, "Limited") {
-		t.Fatalf("falling at 10/s: %v (limited %v), want 4.5", got, boolOut(t, h, "Limited"))
+	if got := outAfter(t, h, 0); math.Abs(got-4.5) > 1e-12 || !blocktest.Bool(t, h, "Limited") {
+		t.Fatalf("falling at 10/s: %v (limited %v), want 4.5", got, blocktest.Bool(t, h, "Limited"))
 	}
 	if got := outAfter(t, h, math.NaN()); math.Abs(got-4.5) > 1e-12 || h.Quality("Out") != signals.BadInput {
 		t.Fatalf("NaN: %v (%v)", got, h.Quality("Out"))

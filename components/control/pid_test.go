@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/metronome-rt/metronome/components/control"
+	"github.com/metronome-rt/metronome/internal/blocktest"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/runtime/runtimetest"
 	"github.com/metronome-rt/metronome/scheduler"
@@ -163,13 +164,13 @@ func TestPIDLimitsAndRateLimit(t *testing.T) {
 	h.Set("PV", 0.0)
 	h.Step(1)
 	near(t, "Out at first (no rate limit without a previous output)", h.Float("Out"), 10, 0)
-	if boolOut(t, h, "Limited") {
+	if blocktest.Bool(t, h, "Limited") {
 		t.Fatal("Limited at 10 within [-5, 20]")
 	}
 	h.Set("SP", 100.0)
 	h.Step(1)
 	near(t, "Out rate-limited", h.Float("Out"), 15, 1e-9)
-	if !boolOut(t, h, "Limited") {
+	if !blocktest.Bool(t, h, "Limited") {
 		t.Fatal("Limited false while rate-limited")
 	}
 	h.Step(1)
@@ -177,18 +178,9 @@ func TestPIDLimitsAndRateLimit(t *testing.T) {
 	h.Set("SP", -100.0)
 	h.Step(10)
 	near(t, "Out at the lower limit", h.Float("Out"), -5, 1e-9)
-	if !boolOut(t, h, "Limited") {
+	if !blocktest.Bool(t, h, "Limited") {
 		t.Fatal("Limited false at the lower limit")
 	}
-}
-
-func boolOut(t *testing.T, h *runtimetest.Harness, name string) bool {
-	t.Helper()
-	b, ok := signals.As[bool](h.Get(name))
-	if !ok {
-		t.Fatalf("%s = %s", name, h.Get(name))
-	}
-	return b
 }
 
 // windupRun holds the PID saturated (error 5, Out limited to 10) for 20 s,
@@ -200,7 +192,7 @@ func windupRun(t *testing.T, method string) (integral float64, ticks int) {
 	h.Set("PV", 0.0)
 	h.Step(200)
 	near(t, method+": Out while saturated", h.Float("Out"), 10, 1e-9)
-	if !boolOut(t, h, "Limited") {
+	if !blocktest.Bool(t, h, "Limited") {
 		t.Fatalf("%s: Limited false while saturated", method)
 	}
 	integral = h.Float("I")
@@ -250,7 +242,7 @@ func TestPIDManualToAutomaticIsBumpless(t *testing.T) {
 	h.Set("ManualValue", 2000.0)
 	h.Step(1)
 	near(t, "manual Out clamped", h.Float("Out"), 1000, 0)
-	if !boolOut(t, h, "Limited") {
+	if !blocktest.Bool(t, h, "Limited") {
 		t.Fatal("Limited false with a clamped manual value")
 	}
 	h.Set("ManualValue", 42.0)

@@ -14,15 +14,6 @@ import (
 	"github.com/metronome-rt/metronome/signals"
 )
 
-func boolOf(t *testing.T, h *runtimetest.Harness, name string) bool {
-	t.Helper()
-	b, ok := signals.As[bool](h.Get(name))
-	if !ok {
-		t.Fatalf("%s = %s is not a bool", name, h.Get(name))
-	}
-	return b
-}
-
 func TestGatesTruthTables(t *testing.T) {
 	for _, c := range []struct {
 		typ  *runtime.Type
@@ -39,7 +30,7 @@ func TestGatesTruthTables(t *testing.T) {
 			h.Set("In2", b)
 			h.Set("In3", x)
 			h.Step(1)
-			if got := boolOf(t, h, "Out"); got != c.want(a, b, x) || h.Quality("Out") != signals.Good {
+			if got := blocktest.Bool(t, h, "Out"); got != c.want(a, b, x) || h.Quality("Out") != signals.Good {
 				t.Errorf("%s(%v, %v, %v) = %v (%v)", c.typ.Name(), a, b, x, got, h.Quality("Out"))
 			}
 		}
@@ -47,7 +38,7 @@ func TestGatesTruthTables(t *testing.T) {
 	h := runtimetest.New(t, logic.Not, "")
 	h.Set("In", false)
 	h.Step(1)
-	if !boolOf(t, h, "Out") {
+	if !blocktest.Bool(t, h, "Out") {
 		t.Fatal("Not(false) = false")
 	}
 }
@@ -56,18 +47,18 @@ func TestGateQuality(t *testing.T) {
 	h := runtimetest.New(t, logic.Or, "")
 	h.Set("In1", true)
 	h.Step(1)
-	if q := h.Quality("Out"); q != signals.Initial || boolOf(t, h, "Out") {
-		t.Fatalf("Or with In2 never received: %v (%v), want the held false, initial", boolOf(t, h, "Out"), q)
+	if q := h.Quality("Out"); q != signals.Initial || blocktest.Bool(t, h, "Out") {
+		t.Fatalf("Or with In2 never received: %v (%v), want the held false, initial", blocktest.Bool(t, h, "Out"), q)
 	}
 	h.SetQ("In2", false, signals.Stale)
 	h.Step(1)
-	if q := h.Quality("Out"); q != signals.Stale || !boolOf(t, h, "Out") {
-		t.Fatalf("Or(true, stale false) = %v (%v), want true, stale", boolOf(t, h, "Out"), q)
+	if q := h.Quality("Out"); q != signals.Stale || !blocktest.Bool(t, h, "Out") {
+		t.Fatalf("Or(true, stale false) = %v (%v), want true, stale", blocktest.Bool(t, h, "Out"), q)
 	}
 	h.SetQ("In1", false, signals.BadInput)
 	h.Step(1)
-	if q := h.Quality("Out"); q != signals.BadInput || !boolOf(t, h, "Out") {
-		t.Fatalf("Or with a bad input: %v (%v), want the held true, bad input", boolOf(t, h, "Out"), q)
+	if q := h.Quality("Out"); q != signals.BadInput || !blocktest.Bool(t, h, "Out") {
+		t.Fatalf("Or with a bad input: %v (%v), want the held true, bad input", blocktest.Bool(t, h, "Out"), q)
 	}
 }
 
@@ -91,10 +82,10 @@ func TestLatches(t *testing.T) {
 		rs.Set("R1", st.r)
 		sr.Step(1)
 		rs.Step(1)
-		if got := boolOf(t, sr, "Q1"); got != st.sr {
+		if got := blocktest.Bool(t, sr, "Q1"); got != st.sr {
 			t.Errorf("step %d: SR(S1=%v, R=%v) = %v, want %v", i, st.s, st.r, got, st.sr)
 		}
-		if got := boolOf(t, rs, "Q1"); got != st.rs {
+		if got := blocktest.Bool(t, rs, "Q1"); got != st.rs {
 			t.Errorf("step %d: RS(S=%v, R1=%v) = %v, want %v", i, st.s, st.r, got, st.rs)
 		}
 	}
@@ -106,7 +97,7 @@ func trace(t *testing.T, h *runtimetest.Harness, in string, out string, ins []bo
 	for _, v := range ins {
 		h.Set(in, v)
 		h.Step(1)
-		got = append(got, boolOf(t, h, out))
+		got = append(got, blocktest.Bool(t, h, out))
 	}
 	return got
 }
@@ -137,12 +128,12 @@ func TestFTrigFollowsEdition3(t *testing.T) {
 	h.Step(1)
 	h.Set("CLK", false)
 	h.Step(1)
-	if !boolOf(t, h, "Q") {
+	if !blocktest.Bool(t, h, "Q") {
 		t.Fatal("no falling edge")
 	}
 	stamp := h.Port("Q").Stamp()
 	h.Step(1)
-	if boolOf(t, h, "Q") || h.Port("Q").Stamp() <= stamp {
+	if blocktest.Bool(t, h, "Q") || h.Port("Q").Stamp() <= stamp {
 		t.Fatal("Q did not fall on the next tick with the tick's time")
 	}
 }
@@ -153,7 +144,7 @@ func timerRun(t *testing.T, h *runtimetest.Harness, ins string) (q string, et []
 	for _, c := range ins {
 		h.Set("IN", c == '1')
 		h.Step(1)
-		if boolOf(t, h, "Q") {
+		if blocktest.Bool(t, h, "Q") {
 			q += "1"
 		} else {
 			q += "0"
@@ -242,7 +233,7 @@ func TestTimersMeasureRealTimeAcrossSkippedTicks(t *testing.T) {
 	h.Step(1)
 	h.Clock().Spend(2 * time.Second) // the tick overran: the next ones are late
 	h.Step(1)
-	if !boolOf(t, h, "Q") {
+	if !blocktest.Bool(t, h, "Q") {
 		t.Fatalf("TON after 2 s of real time: Q false, ET %v", h.Float("ET"))
 	}
 }
@@ -255,8 +246,8 @@ func TestTimerQualityAndNoValue(t *testing.T) {
 	}
 	h.SetQ("IN", true, signals.CommLost)
 	h.Step(2)
-	if !boolOf(t, h, "Q") || h.Quality("Q") != signals.CommLost || h.Quality("ET") != signals.CommLost {
-		t.Fatalf("Q %v (%v), want true with comm lost", boolOf(t, h, "Q"), h.Quality("Q"))
+	if !blocktest.Bool(t, h, "Q") || h.Quality("Q") != signals.CommLost || h.Quality("ET") != signals.CommLost {
+		t.Fatalf("Q %v (%v), want true with comm lost", blocktest.Bool(t, h, "Q"), h.Quality("Q"))
 	}
 }
 
@@ -272,8 +263,8 @@ func TestCTUD(t *testing.T) {
 	check := func(step string, cv int64, qu, qd bool) {
 		t.Helper()
 		got, _ := h.Get("CV").Int()
-		if got != cv || boolOf(t, h, "QU") != qu || boolOf(t, h, "QD") != qd || h.Quality("CV") != signals.Good {
-			t.Fatalf("%s: CV %d QU %v QD %v (%v), want %d %v %v", step, got, boolOf(t, h, "QU"), boolOf(t, h, "QD"), h.Quality("CV"), cv, qu, qd)
+		if got != cv || blocktest.Bool(t, h, "QU") != qu || blocktest.Bool(t, h, "QD") != qd || h.Quality("CV") != signals.Good {
+			t.Fatalf("%s: CV %d QU %v QD %v (%v), want %d %v %v", step, got, blocktest.Bool(t, h, "QU"), blocktest.Bool(t, h, "QD"), h.Quality("CV"), cv, qu, qd)
 		}
 	}
 	set(false, false, false, false)

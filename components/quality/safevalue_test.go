@@ -12,25 +12,19 @@ import (
 	"github.com/metronome-rt/metronome/signals"
 )
 
-func substituted(t *testing.T, h *runtimetest.Harness) bool {
-	t.Helper()
-	b, _ := signals.As[bool](h.Get("Substituted"))
-	return b
-}
-
 func TestSafeValueSubstitutesUntrustedValues(t *testing.T) {
 	h := runtimetest.New(t, quality.SafeValue, "parameters: {Fallback: -1}")
 	h.Step(1)
-	if h.Float("Out") != -1 || h.Quality("Out") != signals.Good || !substituted(t, h) {
-		t.Fatalf("before any input: Out %v (%v), substituted %v; want the fallback", h.Float("Out"), h.Quality("Out"), substituted(t, h))
+	if h.Float("Out") != -1 || h.Quality("Out") != signals.Good || !blocktest.Bool(t, h, "Substituted") {
+		t.Fatalf("before any input: Out %v (%v), substituted %v; want the fallback", h.Float("Out"), h.Quality("Out"), blocktest.Bool(t, h, "Substituted"))
 	}
 	if !h.Alarm("Substituting").Active() {
 		t.Fatal("alarm Substituting not set while substituting")
 	}
 	h.Set("In", 21.5)
 	h.Step(1)
-	if h.Float("Out") != 21.5 || h.Quality("Out") != signals.Good || substituted(t, h) || h.Port("Out").Stamp() != h.Port("In").Stamp() {
-		t.Fatalf("good In: Out %v (%v) at %d, In at %d, substituted %v", h.Float("Out"), h.Quality("Out"), h.Port("Out").Stamp(), h.Port("In").Stamp(), substituted(t, h))
+	if h.Float("Out") != 21.5 || h.Quality("Out") != signals.Good || blocktest.Bool(t, h, "Substituted") || h.Port("Out").Stamp() != h.Port("In").Stamp() {
+		t.Fatalf("good In: Out %v (%v) at %d, In at %d, substituted %v", h.Float("Out"), h.Quality("Out"), h.Port("Out").Stamp(), h.Port("In").Stamp(), blocktest.Bool(t, h, "Substituted"))
 	}
 	if h.Alarm("Substituting").Active() {
 		t.Fatal("alarm still set with a good input")
@@ -38,8 +32,8 @@ func TestSafeValueSubstitutesUntrustedValues(t *testing.T) {
 	for _, q := range []signals.Quality{signals.Stale, signals.CommLost, signals.BadInput, signals.Initial} {
 		h.SetQ("In", 30.0, q)
 		h.Step(1)
-		if h.Float("Out") != -1 || h.Quality("Out") != signals.Good || !substituted(t, h) {
-			t.Fatalf("In %v: Out %v (%v), substituted %v; want the fallback", q, h.Float("Out"), h.Quality("Out"), substituted(t, h))
+		if h.Float("Out") != -1 || h.Quality("Out") != signals.Good || !blocktest.Bool(t, h, "Substituted") {
+			t.Fatalf("In %v: Out %v (%v), substituted %v; want the fallback", q, h.Float("Out"), h.Quality("Out"), blocktest.Bool(t, h, "Substituted"))
 		}
 		h.Set("In", 1.0)
 		h.Step(1)
@@ -47,7 +41,7 @@ func TestSafeValueSubstitutesUntrustedValues(t *testing.T) {
 	for _, v := range []float64{math.NaN(), math.Inf(-1)} {
 		h.Set("In", v)
 		h.Step(1)
-		if h.Float("Out") != -1 || !substituted(t, h) {
+		if h.Float("Out") != -1 || !blocktest.Bool(t, h, "Substituted") {
 			t.Fatalf("good %v: Out %v, want the fallback", v, h.Float("Out"))
 		}
 	}
@@ -62,12 +56,12 @@ func TestSafeValueBoolForAnActuator(t *testing.T) {
 	h := runtimetest.New(t, quality.SafeValue, "config: {type: bool}\nparameters: {Fallback: false}")
 	h.Set("In", true)
 	h.Step(1)
-	if got := h.Get("Out"); !got.Equal(signals.BoolValue(true)) || substituted(t, h) {
+	if got := h.Get("Out"); !got.Equal(signals.BoolValue(true)) || blocktest.Bool(t, h, "Substituted") {
 		t.Fatalf("good true: Out %s", got)
 	}
 	h.SetQ("In", true, signals.CommLost)
 	h.Step(1)
-	if got := h.Get("Out"); !got.Equal(signals.BoolValue(false)) || !substituted(t, h) {
+	if got := h.Get("Out"); !got.Equal(signals.BoolValue(false)) || !blocktest.Bool(t, h, "Substituted") {
 		t.Fatalf("comm lost: Out %s, want the fallback false", got)
 	}
 	if fes := runtime.AsFieldErrors((&blockkit.TypeConfig{Type: "float128"}).Validate()); len(fes) != 1 || fes[0].Path != "type" {
@@ -81,7 +75,7 @@ func TestSafeValueAlarmDelay(t *testing.T) {
 	h.Step(1)
 	h.SetQ("In", 1.0, signals.Stale)
 	h.Step(5)
-	if !substituted(t, h) || h.Alarm("Substituting").Active() {
+	if !blocktest.Bool(t, h, "Substituted") || h.Alarm("Substituting").Active() {
 		t.Fatal("the substitution must be at once, the alarm only after its delay")
 	}
 	h.Step(6)

@@ -151,3 +151,14 @@ var baseline = runtime.Define(runtime.Spec[struct{}]{
 type copyBlock struct{ in, out *signals.Signal[float64] }
 
 func (c *copyBlock) Process(runtime.Tick) { c.out.Put(c.in.Get(), c.in.Quality(), c.in.Stamp()) }
+
+// Bool returns a bool signal's value, failing the test if it is not a bool
+// (runtimetest's Harness has Float for numbers).
+func Bool(tb testing.TB, h *runtimetest.Harness, name string) bool {
+	tb.Helper()
+	b, ok := signals.As[bool](h.Get(name))
+	if !ok || h.Port(name).Kind() != signals.Bool {
+		tb.Fatalf("%s = %s is not a bool", name, h.Get(name))
+	}
+	return b
+}
