@@ -25,7 +25,8 @@ var Gain = runtime.Define(runtime.Spec[GainConfig]{
 	Name:    "Gain",
 	Summary: "multiplies its input by K: Out = K * In",
 	Doc: `Out keeps the time and the quality of In, so a stale or missing input is
-never presented as a fresh result.`,
+never presented as a fresh result; a NaN or infinite product holds Out with
+quality bad input.`,
 	Example: `name: Gain
 type: Gain
 parameters: {K: 10}

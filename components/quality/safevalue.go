@@ -29,21 +29,17 @@ parameters: {Fallback: false}
 inputs: {In: App.Thermostat.Out}`,
 	Defaults: blockkit.DoubleType,
 	Build: func(b *runtime.Builder, cfg *blockkit.TypeConfig) (runtime.Component, error) {
-		sub := shared{
-			substituted: runtime.Output[bool](b, "Substituted", runtime.Desc("Out is Fallback because In cannot be trusted")),
-			alarm:       b.Alarm("Substituting", runtime.Warning, "the input cannot be trusted: the fallback value is in use"),
-		}
 		switch cfg.Kind() {
 		case signals.Bool:
-			return newSafe(b, cfg, false, sub), nil
+			return newSafe(b, cfg, false), nil
 		case signals.Int:
-			return newSafe(b, cfg, int64(0), sub), nil
+			return newSafe(b, cfg, int64(0)), nil
 		case signals.Uint:
-			return newSafe(b, cfg, uint64(0), sub), nil
+			return newSafe(b, cfg, uint64(0)), nil
 		case signals.String:
-			return newSafe(b, cfg, "", sub), nil
+			return newSafe(b, cfg, ""), nil
 		}
-		return &safeFloat{*newSafe(b, cfg, 0.0, sub)}, nil
+		return &safeFloat{*newSafe(b, cfg, 0.0)}, nil
 	},
 })
 
@@ -59,12 +55,15 @@ type safe[T signals.Scalar] struct {
 	fallback *runtime.Parameter[T]
 }
 
-func newSafe[T signals.Scalar](b *runtime.Builder, cfg *blockkit.TypeConfig, def T, sub shared) *safe[T] {
+func newSafe[T signals.Scalar](b *runtime.Builder, cfg *blockkit.TypeConfig, def T) *safe[T] {
 	u := runtime.Unit(cfg.Unit)
 	return &safe[T]{
-		shared:   sub,
-		in:       runtime.Input[T](b, "In", u, runtime.Desc("the value to check")),
-		out:      runtime.Output[T](b, "Out", u, runtime.Desc("In, or Fallback while In cannot be trusted")),
+		in:  runtime.Input[T](b, "In", u, runtime.Desc("the value to check")),
+		out: runtime.Output[T](b, "Out", u, runtime.Desc("In, or Fallback while In cannot be trusted")),
+		shared: shared{
+			substituted: runtime.Output[bool](b, "Substituted", runtime.Desc("Out is Fallback because In cannot be trusted")),
+			alarm:       b.Alarm("Substituting", runtime.Warning, "the input cannot be trusted: the fallback value is in use"),
+		},
 		fallback: runtime.Param(b, "Fallback", def, runtime.PUnit(cfg.Unit), runtime.PDesc("the safe value")),
 	}
 }
