@@ -60,8 +60,10 @@ func (c *ExpressionConfig) Validate() error {
 	return errs.Err()
 }
 
+// validName is the runtime's rule for signal names: letters, digits and _,
+// starting with a letter.
 func validName(s string) bool {
-	if s == "" || isDigit(s[0]) {
+	if s == "" || !isLetter(s[0]) || s[0] == '_' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -125,6 +125,7 @@ func TestExpressionErrorsPointAtTheCharacter(t *testing.T) {
 		{[]string{"T", "T"}, "T", "inputs[1]", 0, `input "T" is listed twice`},
 		{[]string{"sqrt"}, "1", "inputs[0]", 0, `input name "sqrt" is taken`},
 		{[]string{"9x"}, "1", "inputs[0]", 0, `invalid input name "9x"`},
+		{[]string{"_x"}, "1", "inputs[0]", 0, `invalid input name "_x"`},
 	} {
 		err := (&arith.ExpressionConfig{Inputs: c.inputs, Expression: c.expr}).Validate()
 		fes := runtime.AsFieldErrors(err)

@@ -104,6 +104,7 @@ inputs: {In: App.Heating.Out}`,
 			l:      runtime.Param(b, "L", 0.0, runtime.Range(0, cfg.MaxDeadTime.Seconds()), runtime.PUnit("s"), runtime.PDesc("dead time, rounded to whole ticks (at most config.max_dead_time)")),
 			offset: runtime.Param(b, "Offset", 0.0, runtime.PDesc("the process value at rest (ambient)")),
 			u:      make([]float64, n),
+			aFor:   math.NaN(), // no T yet
 		}, nil
 	},
 })
@@ -114,7 +115,8 @@ type fopdt struct {
 	u                []float64 // the last len(u) inputs, newest at next-1
 	next             int
 	x                float64
-	driven           bool // In has had a value
+	driven           bool    // In has had a value
+	a, aFor          float64 // exp(-dt/T) and the T it is for
 }
 
 func (p *fopdt) Process(t runtime.Tick) {
@@ -135,14 +137,22 @@ func (p *fopdt) Process(t runtime.Tick) {
 	if d < 0 || d >= len(p.u) { // a NaN L passes the range check
 		d = 0
 	}
-	ud := p.u[(p.next-d+len(p.u))%len(p.u)]
-	a := 0.0
-	if tc := p.tc.Get(); tc > 0 {
-		a = math.Exp(-dt / tc)
+	i := p.next - d
+	if i < 0 {
+		i += len(p.u)
 	}
-	x := a*p.x + (1-a)*p.k.Get()*ud
+	ud := p.u[i]
+	if tc := p.tc.Get(); tc != p.aFor { // exp only when T changes
+		p.a, p.aFor = 0, tc
+		if tc > 0 {
+			p.a = math.Exp(-dt / tc)
+		}
+	}
+	x := p.a*p.x + (1-p.a)*p.k.Get()*ud
 	if m.SetFloat(p.out, p.offset.Get()+x) {
 		p.x = x
-		p.next = (p.next + 1) % len(p.u)
+		if p.next++; p.next == len(p.u) {
+			p.next = 0
+		}
 	}
 }
