@@ -1,5 +1,8 @@
 // Package generators holds signal sources: blocks with no inputs that
-// produce a waveform from the tick time, for tests, demos and setpoints.
+// produce a value or a waveform from the tick time, for setpoints, tests,
+// demos and simulations. Waveforms are computed from the scheduled tick
+// time, not from a running sum, so they have no drift and no jitter, and a
+// virtual-clock test sees exactly what a real run does.
 package generators
 
 import (
@@ -42,5 +45,14 @@ type sine struct {
 
 func (s *sine) Process(t runtime.Tick) {
 	w := 2 * math.Pi * s.frequency.Get()
-	s.out.Set(s.offset.Get() + s.amplitude.Get()*math.Sin(w*t.Seconds()+s.phase.Get()))
+	emit(s.out, s.offset.Get()+s.amplitude.Get()*math.Sin(w*t.Seconds()+s.phase.Get()), t)
+}
+
+// emit writes a source's value stamped with the tick's time, by the quality
+// rule: a NaN or infinite value (from an infinite parameter, say) is never
+// published as good.
+func emit(out *signals.Signal[float64], v float64, t runtime.Tick) {
+	var m signals.Merge
+	m.AddTime(t.Wall.UnixNano())
+	m.SetFloat(out, v)
 }
