@@ -144,8 +144,10 @@ type Options struct {
 	// InboundQueue is how many received messages may wait for the dispatch
 	// goroutine; default 4096.
 	InboundQueue int
-	// PublishTimeout bounds Publish when its context has no deadline.
-	// Default 10 s.
+	// PublishTimeout bounds Publish when its context has no deadline, and
+	// the wait for the SUBACK on each new connection (MQTT 3.1.1 drops a
+	// connection whose SUBSCRIBE goes unanswered and tries the next
+	// server). Default 10 s.
 	PublishTimeout time.Duration
 }
 
