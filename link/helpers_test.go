@@ -256,7 +256,9 @@ type edgeOpts struct {
 
 func startEdge(t *testing.T, group, node string, tr mqttconn.Options, o edgeOpts) *link.EdgeNode {
 	t.Helper()
-	tr.ClientID = uniq("edge")
+	if tr.ClientID == "" {
+		tr.ClientID = uniq("edge")
+	}
 	e, err := link.NewEdgeNode(link.EdgeConfig{Group: group, Node: node, Exports: o.exports, Transport: tr, Write: o.write, WriteTimeout: o.wt})
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +278,9 @@ func startHost(t *testing.T, cfg link.HostConfig) (*link.Host, *sink) {
 	t.Helper()
 	s := newSink()
 	cfg.Sink = s.put
-	cfg.Transport.ClientID = uniq("host")
+	if cfg.Transport.ClientID == "" {
+		cfg.Transport.ClientID = uniq("host")
+	}
 	h, err := link.NewHost(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -99,8 +99,11 @@ type Handler func(m *Message)
 type Options struct {
 	// Protocol is V5 (default) or V311.
 	Protocol Protocol
-	// Servers are broker URLs tried in order on every connection attempt:
-	// mqtt://host:1883, mqtts://host:8883 (tcp, ssl, tls too), ws://, wss://.
+	// Servers are broker URLs, each tried once per round of connection
+	// attempts: mqtt://host:1883, mqtts://host:8883 (tcp, ssl, tls too),
+	// ws://, wss://. MQTT 5 starts every round with the first; MQTT 3.1.1
+	// starts with the server after the one whose connection was lost, so a
+	// cluster node that just died is tried last.
 	Servers []string
 	// ClientID identifies the session at the broker.
 	ClientID string
@@ -112,7 +115,9 @@ type Options struct {
 	// KeepAlive is the MQTT keep-alive; a silent broker is noticed within
 	// about 1.5 times this. Default 30 s.
 	KeepAlive time.Duration
-	// ConnectTimeout bounds one connection attempt. Default 10 s.
+	// ConnectTimeout bounds one connection attempt to one server, from the
+	// dial to the CONNACK; a server that accepts the socket and never
+	// answers costs no more than this. Default 10 s.
 	ConnectTimeout time.Duration
 	// RetryMin and RetryMax bound the wait between attempts: none for the
 	// first after a drop, then RetryMin doubling up to RetryMax, with
@@ -139,8 +144,10 @@ type Options struct {
 	// InboundQueue is how many received messages may wait for the dispatch
 	// goroutine; default 4096.
 	InboundQueue int
-	// PublishTimeout bounds Publish when its context has no deadline.
-	// Default 10 s.
+	// PublishTimeout bounds Publish when its context has no deadline, and
+	// the wait for the SUBACK on each new connection (MQTT 3.1.1 drops a
+	// connection whose SUBSCRIBE goes unanswered and tries the next
+	// server). Default 10 s.
 	PublishTimeout time.Duration
 }
 

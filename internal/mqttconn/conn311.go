@@ -16,9 +16,9 @@ import (
 // conn311 is MQTT 3.1.1 on eclipse/paho.mqtt.golang. The library's own
 // reconnection is off: this loop makes a fresh client for every CONNECT, so
 // that each CONNECT carries the will of its moment, servers are tried in
-// the configured order with Metronome's backoff, subscriptions are made on
-// every connection, and nothing is left in the library's store to be resent
-// out of order.
+// turn with Metronome's backoff, each attempt has a hard time limit,
+// subscriptions are made on every connection, and nothing is left in the
+// library's store to be resent out of order.
 //
 // Messages are routed with OrderMatters(true): the library then calls the
 // handler on its router goroutine in arrival order. With OrderMatters(false)
@@ -56,10 +56,13 @@ func (c *conn311) Start(ctx context.Context) error {
 }
 
 // run connects, waits for the connection to end and reconnects, until ctx
-// ends.
+// ends. A round of attempts starts with the server after the one whose
+// connection was lost (or whose subscriptions failed), so a node that just
+// died is tried last rather than first: behind a black hole it would cost a
+// whole connect timeout on every round.
 func (c *conn311) run(ctx context.Context, urls []*url.URL) {
 	defer close(c.loop)
-	attempt := 0
+	attempt, start := 0, 0
 	for ctx.Err() == nil {
 		if d := Backoff(c.o.RetryMin, c.o.RetryMax, attempt, int(c.flaps.Load())); d > 0 {
 			select {
@@ -69,11 +72,12 @@ func (c *conn311) run(ctx context.Context, urls []*url.URL) {
 			}
 		}
 		attempt++
-		cl, lost, err := c.connectAny(ctx, urls)
+		cl, lost, at, err := c.connectAny(ctx, urls, start)
 		if err != nil {
 			continue
 		}
 		attempt = 0
+		start = (at + 1) % len(urls)
 		if !c.subscribeAll(cl) {
 			cl.Disconnect(0)
 			continue
@@ -88,26 +92,55 @@ func (c *conn311) run(ctx context.Context, urls []*url.URL) {
 	}
 }
 
-// connectAny tries the servers in order with a fresh client each.
-func (c *conn311) connectAny(ctx context.Context, urls []*url.URL) (mqtt.Client, chan error, error) {
+// connectAny tries every server once, from start on in list order, with a
+// fresh client each, and returns the index of the one that answered.
+func (c *conn311) connectAny(ctx context.Context, urls []*url.URL, start int) (mqtt.Client, chan error, int, error) {
 	var last error
-	for _, u := range urls {
+	for k := range urls {
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return nil, nil, 0, ctx.Err()
 		}
-		cl, lost, err := c.connect(u)
+		i := (start + k) % len(urls)
+		u := urls[i]
+		cl, lost, err := c.connect(ctx, u)
 		if err == nil {
-			return cl, lost, nil
+			return cl, lost, i, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil, 0, ctx.Err()
 		}
 		last = fmt.Errorf("%s: %w", u.Redacted(), err)
 		c.connectError(last)
 	}
-	return nil, nil, last
+	return nil, nil, 0, last
 }
 
-func (c *conn311) connect(u *url.URL) (mqtt.Client, chan error, error) {
+// connect makes one connection attempt. ConnectTimeout bounds all of it,
+// from the dial through the TLS handshake to the CONNACK: the library
+// starts its own handshake deadline only after the socket is open and
+// knows no deadline for a TLS handshake, so the attempt keeps its own
+// clock and closes the socket when it runs out (or ctx ends). The
+// library's connect goroutine then fails at once instead of waiting on a
+// broker that accepted the socket but does not answer; a NATS node holds a
+// CONNECT while JetStream has no leader for its MQTT streams, for example.
+func (c *conn311) connect(ctx context.Context, u *url.URL) (mqtt.Client, chan error, error) {
 	o := &c.o
+	deadline := time.Now().Add(o.ConnectTimeout)
 	lost := make(chan error, 1)
+	// The socket of this attempt, once dialled; closing it ends the attempt.
+	var (
+		sockMu sync.Mutex
+		sock   net.Conn
+		closed bool
+	)
+	abort := func() {
+		sockMu.Lock()
+		defer sockMu.Unlock()
+		closed = true
+		if sock != nil {
+			sock.Close()
+		}
+	}
 	opts := mqtt.NewClientOptions().
 		AddBroker(brokerURL(u)).
 		SetClientID(o.ClientID).
@@ -146,14 +179,25 @@ func (c *conn311) connect(u *url.URL) (mqtt.Client, chan error, error) {
 		}
 	}
 	if tcpScheme(u.Scheme) {
-		// Dial here to keep the socket, so a test can drop it the way a
-		// network fault would (the broker then publishes the will).
+		// Dial here to keep the socket: the attempt closes it when its time
+		// is up, and a test can drop it the way a network fault would (the
+		// broker then publishes the will).
 		tlsCfg := o.TLS
 		opts.SetCustomOpenConnectionFn(func(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-			d := net.Dialer{Timeout: o.ConnectTimeout}
-			nc, err := d.Dial("tcp", uri.Host)
+			dctx, cancel := context.WithDeadline(ctx, deadline)
+			defer cancel()
+			d := net.Dialer{}
+			nc, err := d.DialContext(dctx, "tcp", uri.Host)
 			if err != nil {
 				return nil, err
+			}
+			sockMu.Lock()
+			sock = nc
+			gone := closed
+			sockMu.Unlock()
+			if gone {
+				nc.Close()
+				return nil, errors.New("connection attempt abandoned")
 			}
 			if uri.Scheme != "tcp" && uri.Scheme != "mqtt" {
 				cfg := &tls.Config{}
@@ -164,29 +208,39 @@ func (c *conn311) connect(u *url.URL) (mqtt.Client, chan error, error) {
 					cfg.ServerName = uri.Hostname()
 				}
 				tc := tls.Client(nc, cfg)
-				if err := tc.Handshake(); err != nil {
+				if err := tc.HandshakeContext(dctx); err != nil {
 					nc.Close()
 					return nil, err
 				}
 				nc = tc
 			}
-			c.mu.Lock()
-			c.netc = nc
-			c.mu.Unlock()
 			return nc, nil
 		})
 	}
 	cl := mqtt.NewClient(opts)
 	tok := cl.Connect()
-	if !tok.WaitTimeout(o.ConnectTimeout + time.Second) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-tok.Done():
+	case <-timer.C:
+		abort()
 		cl.Disconnect(0)
-		return nil, nil, errors.New("connect timed out")
+		return nil, nil, fmt.Errorf("no CONNACK within the connect timeout %v", o.ConnectTimeout)
+	case <-ctx.Done():
+		abort()
+		cl.Disconnect(0)
+		return nil, nil, ctx.Err()
 	}
 	if err := tok.Error(); err != nil {
+		abort()
 		return nil, nil, err
 	}
+	sockMu.Lock()
+	nc := sock
+	sockMu.Unlock()
 	c.mu.Lock()
-	c.client, c.lost = cl, lost
+	c.client, c.lost, c.netc = cl, lost, nc
 	c.mu.Unlock()
 	return cl, lost, nil
 }
@@ -295,12 +349,16 @@ func (c *conn311) Stop(ctx context.Context) error {
 	return c.stopDispatch(ctx)
 }
 
+// terminate fails the socket's reads: the library then drops the
+// connection as lost and closes the socket without a DISCONNECT. Closing
+// the socket here instead would look deliberate to the library (it ignores
+// "use of closed network connection"), and only the keep-alive would notice.
 func (c *conn311) terminate() {
 	c.mu.Lock()
 	nc := c.netc
 	c.mu.Unlock()
 	if nc != nil {
-		nc.Close()
+		_ = nc.SetReadDeadline(time.Unix(1, 0))
 	}
 }
 

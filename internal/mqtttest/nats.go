@@ -2,9 +2,12 @@ package mqtttest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,10 +42,22 @@ func (n *NATSNode) Kill() {
 // Output returns what the server printed, for failure messages.
 func (n *NATSNode) Output() string { return n.out.String() }
 
-// NATS starts size Debian nats-server processes on 127.0.0.1, clustered when
+// NATS starts size nats-server processes on 127.0.0.1, clustered when
 // size > 1, each with JetStream (MQTT needs it) and an MQTT listener, and
-// waits until every node reports healthy. Missing nats-server skips the test
-// locally and fails it in CI. The processes are killed in t.Cleanup.
+// waits until every node reports healthy and has answered an MQTT CONNECT.
+// Missing nats-server (or one older than 2.10) skips the test locally and
+// fails it in CI. The processes are killed in t.Cleanup.
+//
+// The MQTT streams are replicated on min(size, 3) nodes. nats-server would
+// otherwise take the number of configured routes, 2 in a cluster of three,
+// and an R2 stream has no quorum once one of its two nodes dies: every
+// CONNECT, SUBSCRIBE and QoS 1 PUBLISH on the survivors then waits for a
+// JetStream leader that never comes. R3 survives the loss of one node.
+//
+// A node creates the MQTT streams at its first MQTT CONNECT, which in a
+// forming cluster can wait for JetStream longer than a client's connect
+// timeout; answering one CONNECT per node first means a test's clients
+// attach to the node they name.
 func NATS(t testing.TB, size int) []*NATSNode {
 	t.Helper()
 	bin := RequireTool(t, "nats-server")
@@ -64,7 +79,7 @@ func NATS(t testing.TB, size int) []*NATSNode {
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "server_name: %s\nlisten: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\n", name, ps[i].client, ps[i].mon)
 		fmt.Fprintf(&sb, "jetstream {\n  store_dir: %q\n  max_memory_store: 64MB\n  max_file_store: 256MB\n}\n", filepath.Join(dir, name))
-		fmt.Fprintf(&sb, "mqtt {\n  listen: 127.0.0.1:%d\n}\n", ps[i].mqtt)
+		fmt.Fprintf(&sb, "mqtt {\n  listen: 127.0.0.1:%d\n  stream_replicas: %d\n}\n", ps[i].mqtt, min(size, 3))
 		if size > 1 {
 			fmt.Fprintf(&sb, "cluster {\n  name: metronome\n  listen: 127.0.0.1:%d\n  routes: [\n", ps[i].cluster)
 			for j := range ps {
@@ -97,7 +112,87 @@ func NATS(t testing.TB, size int) []*NATSNode {
 			t.Fatalf("mqtttest: nats-server %s not healthy: %v\n%s", n.Name, err, n.Output())
 		}
 	}
+	for _, n := range nodes {
+		if err := n.waitMQTT(ctx); err != nil {
+			t.Fatalf("mqtttest: nats-server %s does not accept MQTT connections: %v\n%s", n.Name, err, n.Output())
+		}
+	}
 	return nodes
+}
+
+// waitMQTT repeats an MQTT 3.1.1 CONNECT (clean session) until the node
+// accepts one, then disconnects.
+func (n *NATSNode) waitMQTT(ctx context.Context) error {
+	id := "mqtttest-ready-" + n.Name
+	connect := []byte{0x10, byte(10 + 2 + len(id)), 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 10, 0, byte(len(id))}
+	connect = append(connect, id...)
+	try := func() error {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", n.MQTT)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		// nats-server gives each JetStream request 5 s.
+		dl := time.Now().Add(15 * time.Second)
+		if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
+			dl = cd
+		}
+		_ = c.SetDeadline(dl)
+		if _, err := c.Write(connect); err != nil {
+			return err
+		}
+		var ack [4]byte
+		if _, err := io.ReadFull(c, ack[:]); err != nil {
+			return fmt.Errorf("CONNACK: %w", err)
+		}
+		if ack[0] != 0x20 || ack[3] != 0 {
+			return fmt.Errorf("CONNACK % x: refused", ack)
+		}
+		_, _ = c.Write([]byte{0xe0, 0})
+		return nil
+	}
+	for {
+		err := try()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-n.exited:
+			return fmt.Errorf("exited while waiting for MQTT")
+		case <-ctx.Done():
+			return fmt.Errorf("%v (last: %v)", ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// HasMQTTClient reports whether an MQTT client with this client ID is
+// connected to the node, from the node's monitoring endpoint, so a test can
+// tell which node of a cluster a client is attached to.
+func (n *NATSNode) HasMQTTClient(id string) (bool, error) {
+	resp, err := http.Get(n.monitor + "/connz?mqtt_client=" + url.QueryEscape(id))
+	if err != nil {
+		return false, fmt.Errorf("connz of %s: %w", n.Name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("connz of %s: %s", n.Name, resp.Status)
+	}
+	var cz struct {
+		Conns []struct {
+			MQTTClient string `json:"mqtt_client"`
+		} `json:"connections"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&cz); err != nil {
+		return false, fmt.Errorf("connz of %s: %w", n.Name, err)
+	}
+	for _, c := range cz.Conns {
+		if c.MQTTClient == id {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // waitHealthy polls /healthz (JetStream included) and the MQTT port.
