@@ -28,7 +28,7 @@ const maxFileSize = 4 << 20
 const maxTotalSize = 32 << 20
 
 // maxIncludes bounds how many includes one load follows.
-const maxIncludes = 10000
+const maxIncludes = 4096
 
 // maxCharErrors bounds how many character errors one file reports: a
 // binary file would otherwise produce one per line.
