@@ -121,7 +121,7 @@ func (l *loader) unsure(f found) bool {
 		return l.unknownScope[nil]
 	}
 	if f.scope == l.app.stats {
-		return l.rateFailed || len(l.unknownScope) > 0 || len(l.failed) > 0
+		return l.rateFailed || len(l.unknownScope) > 0
 	}
 	return l.failed[f.scope] || l.unknownScope[f.scope]
 }
