@@ -55,7 +55,12 @@ func (l *loader) structure(d *decoder, root *yaml.Node) bool {
 	switch {
 	case af.Application == "":
 		l.nameFailed = true
-		if _, v := mapEntry(root, "application"); v == nil && !l.errs.misspelt(root, "application") {
+		switch {
+		case given(root, "application"):
+			// reported by the decoder, or where the variable is named
+		case valueAt(root, "application") != nil:
+			l.errs.add(d.keyPos(root, "application"), "application", "the name is empty: give the application's name, which absolute routing paths start with")
+		case !l.errs.misspelt(root, "application"):
 			l.errs.add(d.pos(root), "", "missing key \"application\": the application's name, which absolute routing paths start with")
 		}
 	default:
@@ -322,7 +327,12 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *entry, inherit Rate
 	switch {
 	case ce.Type == "":
 		l.fail(node)
-		if !given(n, "type") && !l.errs.misspelt(n, "type") {
+		switch {
+		case given(n, "type"):
+			// reported by the decoder, or where the variable is named
+		case valueAt(n, "type") != nil:
+			l.errs.add(d.keyPos(n, "type"), joinPath(path, "type"), "empty: give the component type (see `runtime types`)")
+		case !l.errs.misspelt(n, "type"):
 			l.errs.add(d.pos(n), path, "missing key \"type\": the component type (see `runtime types`)")
 		}
 	case !known:
