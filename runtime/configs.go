@@ -72,11 +72,7 @@ func (l *loader) build(e *entry) {
 	}
 	if v, ok := cfg.(Validator); ok {
 		if err := v.Validate(); err != nil {
-			fes, plain := splitFieldErrors(err)
-			for _, p := range plain {
-				fes = append(fes, &FieldError{Msg: p.Error()})
-			}
-			for _, fe := range fes {
+			for _, fe := range AsFieldErrors(err) {
 				l.fieldError(e, fe)
 			}
 			l.fail(node)
@@ -100,38 +96,6 @@ func (l *loader) build(e *entry) {
 	}
 	l.parameters(e)
 	l.alarms(e)
-}
-
-// splitFieldErrors separates the field errors in err (also inside
-// FieldErrors and errors.Join) from other errors.
-func splitFieldErrors(err error) (fes []*FieldError, plain []error) {
-	var walk func(error)
-	walk = func(err error) {
-		switch x := err.(type) {
-		case nil:
-			return
-		case FieldErrors:
-			fes = append(fes, x...)
-			return
-		case *FieldError:
-			fes = append(fes, x)
-			return
-		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var fe *FieldError
-		if errors.As(err, &fe) {
-			fes = append(fes, fe)
-			return
-		}
-		plain = append(plain, err)
-	}
-	walk(err)
-	return fes, plain
 }
 
 // fieldError reports a mistake in a component's config at the key or

@@ -303,7 +303,7 @@ func checkChars(file string, data []byte, e *errs) bool {
 	if bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) {
 		return false
 	}
-	if utf8.Valid(data) && printableText(data) {
+	if printableText(data) {
 		return false // the common case, without counting lines
 	}
 	starts := yamlLineStarts(data)
@@ -348,10 +348,19 @@ func yamlEscape(r rune) string {
 // printableText is a fast check that data holds only characters YAML
 // allows; checkChars finds where when it does not.
 func printableText(data []byte) bool {
-	for _, r := range string(data) {
-		if !yamlPrintable(r) {
+	for i := 0; i < len(data); {
+		if c := data[i]; c < utf8.RuneSelf {
+			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(data[i:])
+		if (r == utf8.RuneError && size == 1) || !yamlPrintable(r) {
 			return false
 		}
+		i += size
 	}
 	return true
 }

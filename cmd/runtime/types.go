@@ -124,19 +124,7 @@ func printType(w io.Writer, d runtime.TypeDoc) {
 			}
 		}
 	}
-	own := d
-	own.Signals, own.Alarms = nil, nil
-	for _, s := range d.Signals {
-		if !isStdName(s.Name) {
-			own.Signals = append(own.Signals, s)
-		}
-	}
-	for _, a := range d.Alarms {
-		if !isStdName(a.Name) {
-			own.Alarms = append(own.Alarms, a)
-		}
-	}
-	printMembers(w, own)
+	printMembers(w, ownMembers(d))
 	fmt.Fprintln(w)
 }
 
@@ -158,6 +146,24 @@ func wrap(text string, width int) []string {
 		lines = append(lines, line)
 	}
 	return lines
+}
+
+// ownMembers leaves out the standard members every component has, which
+// are documented once.
+func ownMembers(d runtime.TypeDoc) runtime.TypeDoc {
+	own := d
+	own.Signals, own.Alarms = nil, nil
+	for _, s := range d.Signals {
+		if !isStdName(s.Name) {
+			own.Signals = append(own.Signals, s)
+		}
+	}
+	for _, a := range d.Alarms {
+		if !isStdName(a.Name) {
+			own.Alarms = append(own.Alarms, a)
+		}
+	}
+	return own
 }
 
 func isStdName(n string) bool {
@@ -437,19 +443,7 @@ func referenceMarkdown(docs []runtime.TypeDoc, std runtime.TypeDoc) string {
 		}
 		b.WriteString("### `config:`\n\n")
 		b.WriteString(keyTable(d, "", nil))
-		own := d
-		own.Signals, own.Alarms = nil, nil
-		for _, s := range d.Signals {
-			if !isStdName(s.Name) {
-				own.Signals = append(own.Signals, s)
-			}
-		}
-		for _, a := range d.Alarms {
-			if !isStdName(a.Name) {
-				own.Alarms = append(own.Alarms, a)
-			}
-		}
-		membersMarkdown(&b, own, "### ")
+		membersMarkdown(&b, ownMembers(d), "### ")
 		if d.Example != "" {
 			fmt.Fprintf(&b, "\n### Example\n\n```yaml\n%s\n```\n", strings.TrimRight(d.Example, "\n"))
 		}
