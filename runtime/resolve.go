@@ -38,8 +38,8 @@ func (l *loader) resolve() {
 		if l.failed[e.node] {
 			continue // its inputs are unknown: the build failed
 		}
-		for _, in := range e.inputs {
-			l.route(e, in)
+		for i := range e.inputs {
+			l.route(e, &e.inputs[i])
 		}
 	}
 }

@@ -27,7 +27,7 @@ type entry struct {
 	ce      componentEntry
 	typ     *Type // nil: unknown, so the component is not built
 	namePos Pos
-	inputs  []*inputSpec
+	inputs  []inputSpec
 	// clash: the name is taken (by a sibling, a member of the parent or
 	// the runtime), so the component is checked but kept out of the tree.
 	clash bool
@@ -390,8 +390,9 @@ func (l *loader) shapes(e *entry) {
 		d.fail(m, "inputs", "want a mapping of input names to routes, got %s", describe(m))
 		return
 	}
+	e.inputs = make([]inputSpec, 0, len(m.Content)/2)
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if in := l.input(e, m.Content[i], m.Content[i+1]); in != nil {
+		if in, ok := l.input(e, m.Content[i], m.Content[i+1]); ok {
 			e.inputs = append(e.inputs, in)
 		}
 	}
@@ -399,36 +400,35 @@ func (l *loader) shapes(e *entry) {
 
 // input reads one `inputs:` entry: a routing path, or {route: path,
 // delay: true}.
-func (l *loader) input(e *entry, k, v *yaml.Node) *inputSpec {
+func (l *loader) input(e *entry, k, v *yaml.Node) (inputSpec, bool) {
 	d := e.d
-	key := "inputs." + k.Value
 	v = deref(v)
 	if isBad(v) {
-		return nil // already reported: a failed ${...}
+		return inputSpec{}, false // already reported: a failed ${...}
 	}
-	in := &inputSpec{k: k, v: v, pos: d.pos(v)}
+	in := inputSpec{k: k, v: v, pos: d.pos(v)}
 	switch v.Kind {
 	case yaml.ScalarNode:
 		in.route.Route = v.Value
 	case yaml.MappingNode:
 		before := len(l.errs.list)
-		d.decode(v, reflect.ValueOf(&in.route).Elem(), key)
+		d.decode(v, reflect.ValueOf(&in.route).Elem(), "inputs."+k.Value)
 		if len(l.errs.list) > before {
-			return nil
+			return in, false
 		}
 		in.pos = d.keyPos(v, "route") // point at the path, not the braces
 	default:
-		d.fail(v, key, "want a routing path such as %s.Comp.Out, or {route: ..., delay: true}, got %s", l.app.Name, describe(v))
-		return nil
+		d.fail(v, "inputs."+k.Value, "want a routing path such as %s.Comp.Out, or {route: ..., delay: true}, got %s", l.app.Name, describe(v))
+		return in, false
 	}
 	in.route.Route = strings.TrimSpace(in.route.Route)
 	if in.route.Route == "" {
 		if v.Kind == yaml.MappingNode && valueAt(v, "route") == nil {
-			d.errs.add(in.pos, d.join(key), "missing key \"route\": the routing path, for example %s.Comp.Out", l.app.Name)
-			return nil
+			d.errs.add(in.pos, d.join("inputs."+k.Value), "missing key \"route\": the routing path, for example %s.Comp.Out", l.app.Name)
+			return in, false
 		}
-		d.errs.add(in.pos, d.join(key), "empty route")
-		return nil
+		d.errs.add(in.pos, d.join("inputs."+k.Value), "empty route")
+		return in, false
 	}
-	return in
+	return in, true
 }

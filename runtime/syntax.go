@@ -232,8 +232,10 @@ const maxAliased = 1 << 16
 // nodes (the "billion laughs"). Aliases that merely reuse a mapping, such as
 // a shared parameter set, pass.
 func checkAliases(file string, root *yaml.Node, e *errs) bool {
+	aliases := false
 	var count func(n *yaml.Node) int
 	count = func(n *yaml.Node) int {
+		aliases = aliases || n.Kind == yaml.AliasNode
 		total := 1
 		for _, c := range n.Content {
 			total += count(c)
@@ -241,6 +243,9 @@ func checkAliases(file string, root *yaml.Node, e *errs) bool {
 		return total
 	}
 	maxExpanded := count(root) + maxAliased
+	if !aliases {
+		return true // nothing to expand: the common case, without the maps below
+	}
 	size := map[*yaml.Node]int{}
 	active := map[*yaml.Node]bool{}
 	ok := true
