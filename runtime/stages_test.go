@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/metronome-rt/metronome/runtime"
 )
@@ -165,11 +168,17 @@ components:
       password: ${PROBE_PASSWORD}
 `
 	var got []string
+	var log bytes.Buffer
 	opts := loadOpts()
 	opts.Env = testEnv(map[string]string{"PROBE_PASSWORD": "x", "B_SECRET": "y"})
 	opts.OnWarning = func(w *runtime.ConfigError) { got = append(got, w.Error()) }
+	opts.Log = zerolog.New(&log)
 	if _, err := runtime.LoadBytes("s.yaml", []byte(app), corpusRegistry(), opts); err != nil {
 		t.Fatalf("a warning must not fail the load: %v", err)
+	}
+	// What `runtime run` logs: every warning, with its place.
+	if n := strings.Count(log.String(), `"level":"warn"`); n != 3 || !strings.Contains(log.String(), `"at":"s.yaml:7:17","node":"A.Literal: config.password"`) {
+		t.Errorf("log has %d warnings:\n%s", n, log.String())
 	}
 	want := []string{
 		"s.yaml:7:17: A.Literal: config.password: the password is written into the file, where anyone who can read the file can read it: write password: ${LITERAL_PASSWORD} to take it from the environment, or use password_file",
