@@ -21,7 +21,7 @@ type Env func(name string) (string, bool)
 // environment.
 func (l *loader) interpolate(n *yaml.Node, d *decoder) {
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "$") {
-		out, literal, named, err := expand(n.Value, l.opts.Env)
+		out, x, named, err := expand(n.Value, l.opts.Env)
 		if err != nil {
 			d.fail(n, "", "%v", err)
 			n.Tag = badTag
@@ -29,9 +29,9 @@ func (l *loader) interpolate(n *yaml.Node, d *decoder) {
 		}
 		if named {
 			if l.expanded == nil {
-				l.expanded = map[*yaml.Node]bool{}
+				l.expanded = map[*yaml.Node]expansion{}
 			}
-			l.expanded[n] = literal
+			l.expanded[n] = x
 		}
 		if out != n.Value {
 			n.Value = out
@@ -45,39 +45,45 @@ func (l *loader) interpolate(n *yaml.Node, d *decoder) {
 	}
 }
 
-// expand interpolates s. literal reports whether any of the result is text
-// of s itself (outside ${...}, or a default that was used); named whether s
-// names a variable at all.
-func expand(s string, env Env) (out string, literal, named bool, err error) {
+// expansion is what ${...} made of a scalar: whether some of its text is
+// still the file's (outside ${...}), and which variable's default written
+// in the file was used, if any.
+type expansion struct {
+	literal   bool
+	defaulted string
+}
+
+// expand interpolates s; named reports whether s names a variable at all.
+func expand(s string, env Env) (out string, x expansion, named bool, err error) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c != '$' || i+1 >= len(s) {
 			b.WriteByte(c)
-			literal = true
+			x.literal = true
 			continue
 		}
 		switch s[i+1] {
 		case '$':
 			b.WriteByte('$')
-			literal = true
+			x.literal = true
 			i++
 			continue
 		case '{':
 		default:
 			b.WriteByte(c)
-			literal = true
+			x.literal = true
 			continue
 		}
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
-			return "", false, false, fmt.Errorf("unterminated ${ in %q", s)
+			return "", x, false, fmt.Errorf("unterminated ${ in %q", s)
 		}
 		named = true
 		expr := s[i+2 : i+end]
 		name, def, hasDef := strings.Cut(expr, ":-")
 		if !validEnvName(name) {
-			return "", false, false, fmt.Errorf("invalid variable name %q in ${%s} (use letters, digits and _; write $$ for a literal $)", name, expr)
+			return "", x, false, fmt.Errorf("invalid variable name %q in ${%s} (use letters, digits and _; write $$ for a literal $)", name, expr)
 		}
 		v, ok := env(name)
 		switch {
@@ -85,13 +91,15 @@ func expand(s string, env Env) (out string, literal, named bool, err error) {
 			b.WriteString(v)
 		case hasDef:
 			b.WriteString(def)
-			literal = literal || def != ""
+			if def != "" {
+				x.defaulted = name
+			}
 		default:
-			return "", false, false, fmt.Errorf("environment variable %s is not set (set it, or give a default: ${%s:-value})", name, name)
+			return "", x, false, fmt.Errorf("environment variable %s is not set (set it, or give a default: ${%s:-value})", name, name)
 		}
 		i += end
 	}
-	return b.String(), literal, named, nil
+	return b.String(), x, named, nil
 }
 
 func validEnvName(s string) bool {

@@ -91,9 +91,8 @@ type loader struct {
 	edges     []*edge
 	including []string // include stack, for cycles
 	budget    readBudget
-	// expanded holds the scalars that named a ${...} variable, true if
-	// some of their text still came from the file.
-	expanded map[*yaml.Node]bool
+	// expanded holds the scalars that named a ${...} variable.
+	expanded map[*yaml.Node]expansion
 
 	// What later stages must not report as mistakes of their own:
 	// failed components could not be built, so their members are unknown;

@@ -69,13 +69,19 @@ func (l *loader) checkSecret(e *entry, v *yaml.Node, path, key string, fields ma
 	if v.Kind != yaml.ScalarNode || v.Value == "" || isNull(v) || isBad(v) {
 		return
 	}
-	if literal, expanded := l.expanded[v]; expanded && !literal {
+	x, expanded := l.expanded[v]
+	if expanded && !x.literal && x.defaulted == "" {
 		return // all of it came from the environment
 	}
-	env := strings.ToUpper(e.node.Name + "_" + key)
-	hint := fmt.Sprintf("write %s: ${%s} to take it from the environment", key, env)
+	what := strings.ReplaceAll(key, "_", " ")
+	alt := ""
 	if _, ok := fields[key+"_file"]; ok {
-		hint += fmt.Sprintf(", or use %s_file", key)
+		alt = fmt.Sprintf(", or use %s_file", key)
 	}
-	l.warns.add(e.d.pos(v), e.d.join(path), "the %s is written into the file, where anyone who can read the file can read it: %s", strings.ReplaceAll(key, "_", " "), hint)
+	if x.defaulted != "" && !x.literal {
+		l.warns.add(e.d.pos(v), e.d.join(path), "%s is not set, so the %s is the default written into the file: set %s, or drop the default so that an unset variable is an error%s", x.defaulted, what, x.defaulted, alt)
+		return
+	}
+	env := strings.ToUpper(e.node.Name + "_" + key)
+	l.warns.add(e.d.pos(v), e.d.join(path), "the %s is written into the file, where anyone who can read the file can read it: write %s: ${%s} to take it from the environment%s", what, key, env, alt)
 }

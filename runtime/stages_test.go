@@ -183,7 +183,7 @@ components:
 	want := []string{
 		"s.yaml:7:17: A.Literal: config.password: the password is written into the file, where anyone who can read the file can read it: write password: ${LITERAL_PASSWORD} to take it from the environment, or use password_file",
 		"s.yaml:9:29: A.Literal: config.users[0].secret: the secret is written into the file, where anyone who can read the file can read it: write secret: ${LITERAL_SECRET} to take it from the environment",
-		"s.yaml:11:29: A.Literal: config.users[2].secret: the secret is written into the file, where anyone who can read the file can read it: write secret: ${LITERAL_SECRET} to take it from the environment",
+		"s.yaml:11:29: A.Literal: config.users[2].secret: C_SECRET is not set, so the secret is the default written into the file: set C_SECRET, or drop the default so that an unset variable is an error",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings\n got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
