@@ -33,8 +33,8 @@ func (l *loader) checkClash(e *entry) {
 		return
 	}
 	p := e.parent.node
-	if p.comp == nil || l.failed[p] {
-		return // the parent's members are not known
+	if e.parent.typ == nil || l.failed[p] {
+		return // the parent was not built: its members are not known
 	}
 	if _, taken := p.byName[e.node.Name]; !taken {
 		return

@@ -310,19 +310,19 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *entry, inherit Rate
 	default:
 		seen[ce.Name] = e
 	}
-	if dup {
-		e.clash = true
-		if l.namesakes == nil {
-			l.namesakes = map[*Node][]*Node{}
-		}
-		defer func() { l.namesakes[prev.node] = append(l.namesakes[prev.node], e.node) }()
-	}
 	cd.path = path
 	e.d = cd
 	rate := inherit
 	l.applyRate(cd, n, path, &rate, ce.FS, ce.Priority, ce.Group, ce.Overrun)
 	node := &Node{Name: ce.Name, Path: path, TypeName: ce.Type, Parent: scope, Rate: rate, Description: ce.Description}
 	e.node = node
+	if dup {
+		e.clash = true
+		if l.namesakes == nil {
+			l.namesakes = map[*Node][]*Node{}
+		}
+		l.namesakes[prev.node] = append(l.namesakes[prev.node], node)
+	}
 	typ, known := l.reg.Lookup(ce.Type)
 	switch {
 	case ce.Type == "":
