@@ -14,6 +14,7 @@ import (
 // the type itself so that it cannot drift from the code.
 type TypeDoc struct {
 	Name       string      `json:"name"`
+	Package    string      `json:"package,omitempty"` // import path of the config type's package
 	Summary    string      `json:"summary"`
 	Doc        string      `json:"doc,omitempty"`
 	Example    string      `json:"example,omitempty"`
@@ -29,8 +30,24 @@ type ConfigKey struct {
 	Key     string `json:"key"`
 	Type    string `json:"type"`
 	Default string `json:"default,omitempty"`
-	Doc     string `json:"doc,omitempty"`
+	// Doc is the doc comment of the key's field (see FieldDocs).
+	Doc string `json:"doc,omitempty"`
+	// Secret keys (tagged `secret:"true"`) belong in the environment or a
+	// file, not in the application file.
+	Secret bool `json:"secret,omitempty"`
 }
+
+// FieldDocs holds the doc comments of a package's config fields, keyed by
+// "Type.Field" (Go names: "Config.Servers"), so that the comment written on
+// a field is the one description of its key: `runtime types` prints it and
+// the generated docs show it. The generator `go run ./runtime/configdoc`
+// writes them into each component package (configdoc_gen.go) as a
+// FieldDocs method on the type's config struct; `go generate ./cmd/runtime`
+// runs it and then rewrites the docs.
+type FieldDocs map[string]string
+
+// fieldDocumenter is a config struct whose package holds its field docs.
+type fieldDocumenter interface{ FieldDocs() FieldDocs }
 
 // SignalDoc describes a signal of a type built with its default config.
 type SignalDoc struct {
@@ -72,9 +89,13 @@ func StandardMembers() TypeDoc {
 // alarms. Signals that depend on configuration (MQTT topics, for example)
 // appear only as the config keys that declare them.
 func Describe(t *Type) (TypeDoc, error) {
-	d := TypeDoc{Name: t.name, Summary: t.summary, Doc: t.doc, Example: t.example}
+	d := TypeDoc{Name: t.name, Package: t.configType.PkgPath(), Summary: t.summary, Doc: t.doc, Example: t.example}
 	cfg := t.newConfig()
-	d.Config = configKeys(reflect.ValueOf(cfg).Elem(), "")
+	var docs FieldDocs
+	if fd, ok := cfg.(fieldDocumenter); ok {
+		docs = fd.FieldDocs()
+	}
+	d.Config = configKeys(reflect.ValueOf(cfg).Elem(), "", docs, t.configType.PkgPath())
 	node := &Node{Name: "X", Path: "X", TypeName: t.name}
 	b := &Builder{node: node, path: "X"}
 	std := t.name == "Standard"
@@ -104,7 +125,7 @@ func Describe(t *Type) (TypeDoc, error) {
 
 // configKeys lists the YAML keys of a config struct, with nested structs and
 // lists of structs flattened as "key.sub" and "key[].sub".
-func configKeys(v reflect.Value, prefix string) []ConfigKey {
+func configKeys(v reflect.Value, prefix string, docs FieldDocs, pkg string) []ConfigKey {
 	var out []ConfigKey
 	t := v.Type()
 	if t.Kind() != reflect.Struct {
@@ -121,7 +142,7 @@ func configKeys(v reflect.Value, prefix string) []ConfigKey {
 		}
 		fv := v.Field(i)
 		if strings.Contains(opts, "inline") {
-			out = append(out, configKeys(fv, prefix)...)
+			out = append(out, configKeys(fv, prefix, docs, pkg)...)
 			continue
 		}
 		if name == "" {
@@ -132,18 +153,29 @@ func configKeys(v reflect.Value, prefix string) []ConfigKey {
 		for ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
 		}
-		k := ConfigKey{Key: key, Type: typeWord(f.Type), Doc: f.Tag.Get("doc")}
-		if def := defaultText(fv); def != "" {
-			k.Default = def
+		k := ConfigKey{Key: key, Type: typeWord(f.Type), Secret: isSecret(f)}
+		if t.PkgPath() == pkg {
+			k.Doc = docs[t.Name()+"."+f.Name]
+		}
+		nested := ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]()
+		if def := defaultText(fv); def != "" && !nested {
+			k.Default = def // a nested mapping's defaults show on its keys
 		}
 		out = append(out, k)
 		switch {
-		case ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]():
-			out = append(out, configKeys(reflect.New(ft).Elem(), key+".")...)
+		case nested:
+			sub := fv
+			if sub.Kind() == reflect.Pointer {
+				if sub.IsNil() {
+					sub = reflect.New(ft)
+				}
+				sub = sub.Elem()
+			}
+			out = append(out, configKeys(sub, key+".", docs, pkg)...)
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
-			out = append(out, configKeys(reflect.New(ft.Elem()).Elem(), key+"[].")...)
+			out = append(out, configKeys(reflect.New(ft.Elem()).Elem(), key+"[].", docs, pkg)...)
 		case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
-			out = append(out, configKeys(reflect.New(ft.Elem()).Elem(), key+".*.")...)
+			out = append(out, configKeys(reflect.New(ft.Elem()).Elem(), key+".*.", docs, pkg)...)
 		}
 	}
 	return out
@@ -182,7 +214,13 @@ func defaultText(v reflect.Value) string {
 		v = v.Elem()
 	}
 	if v.IsZero() {
-		return ""
+		switch v.Kind() {
+		case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+			break // false and 0 are defaults like any other
+		default:
+			return "" // nothing: no default
+		}
 	}
 	switch v.Kind() {
 	case reflect.Struct, reflect.Map, reflect.Slice:

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Pos is a place in a YAML file.
@@ -69,7 +71,27 @@ func (es ConfigErrors) sorted() ConfigErrors {
 }
 
 // errs collects ConfigErrors during a load.
-type errs struct{ list ConfigErrors }
+type errs struct {
+	list ConfigErrors
+	// guessed holds, per mapping, the keys an unknown key was taken for
+	// ("typ" for "type"): that key is then not reported missing as well.
+	guessed map[guess]bool
+}
+
+type guess struct {
+	m   *yaml.Node
+	key string
+}
+
+func (c *errs) guess(m *yaml.Node, key string) {
+	if c.guessed == nil {
+		c.guessed = map[guess]bool{}
+	}
+	c.guessed[guess{m, key}] = true
+}
+
+// misspelt reports whether an unknown key of m was taken for key.
+func (c *errs) misspelt(m *yaml.Node, key string) bool { return c.guessed[guess{m, key}] }
 
 func (c *errs) add(pos Pos, path, format string, args ...any) {
 	c.list = append(c.list, &ConfigError{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
@@ -85,12 +107,21 @@ func (c *errs) err() error {
 // suggest returns ` (did you mean "x"?)` when a known name is close to the
 // unknown one, so a typo is fixed without opening the docs.
 func suggest(unknown string, known []string) string {
+	return suggestion(closest(unknown, known))
+}
+
+// closest returns the known name within two edits of unknown, or "".
+func closest(unknown string, known []string) string {
 	best, bestD := "", 3
 	for _, k := range known {
 		if d := editDistance(strings.ToLower(unknown), strings.ToLower(k)); d < bestD {
 			best, bestD = k, d
 		}
 	}
+	return best
+}
+
+func suggestion(best string) string {
 	if best == "" {
 		return ""
 	}

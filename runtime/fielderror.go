@@ -92,18 +92,27 @@ func JoinFieldPath(prefix, path string) string {
 // errors as they are (also inside errors.Join), any other error as one
 // field error about the config as a whole.
 func AsFieldErrors(err error) FieldErrors {
-	if err == nil {
-		return nil
+	fes, plain := splitFieldErrors(err)
+	for _, p := range plain {
+		fes = append(fes, &FieldError{Msg: p.Error()})
 	}
-	var out FieldErrors
+	return fes
+}
+
+// splitFieldErrors separates the field errors in err (also inside
+// FieldErrors and errors.Join) from the other errors, keeping their order
+// within each.
+func splitFieldErrors(err error) (fes FieldErrors, plain []error) {
 	var walk func(error)
 	walk = func(err error) {
-		switch e := err.(type) {
+		switch x := err.(type) {
+		case nil:
+			return
 		case FieldErrors:
-			out = append(out, e...)
+			fes = append(fes, x...)
 			return
 		case *FieldError:
-			out = append(out, e)
+			fes = append(fes, x)
 			return
 		}
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -114,11 +123,11 @@ func AsFieldErrors(err error) FieldErrors {
 		}
 		var fe *FieldError
 		if errors.As(err, &fe) {
-			out = append(out, fe)
+			fes = append(fes, fe)
 			return
 		}
-		out = append(out, &FieldError{Msg: err.Error()})
+		plain = append(plain, err)
 	}
 	walk(err)
-	return out
+	return fes, plain
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metronome-rt/metronome/components/all"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/scheduler"
 )
@@ -46,7 +45,7 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	}
-	reg := all.Registry()
+	reg := corpusRegistry()
 	// Includes are served from the corpus only: a mutated path must not
 	// make the fuzzer read /dev/zero or block on a pipe.
 	read := func(name string) ([]byte, error) {

@@ -72,15 +72,10 @@ func (s *groupStats) Process(Tick) {
 }
 
 // addGroupStats adds RateGroups with one RateGroupStats child per rate group
-// of the components built so far.
+// of the application's components (a component may not take the name: see
+// the structure stage), so that routes from them resolve like any other.
 func (l *loader) addGroupStats() {
 	a := l.app
-	for _, n := range a.Nodes {
-		if n.Name == RateGroupsName { // the loader's names check cannot know it
-			l.errs.add(Pos{File: a.File, Line: 1, Col: 1}, n.Path, "the name %s is reserved: the runtime puts the rate groups' statistics there", RateGroupsName)
-			return
-		}
-	}
 	parent := &Node{Name: RateGroupsName, Path: a.Name + "." + RateGroupsName, TypeName: rateGroupsType.name, byName: map[string]any{}}
 	seen := map[string]bool{}
 	for _, n := range a.all {

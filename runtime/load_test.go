@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -71,12 +73,18 @@ func TestInvalidCorpus(t *testing.T) {
 	if len(files) < 30 {
 		t.Fatalf("the corpus has %d files, want at least 30", len(files))
 	}
-	reg := all.Registry()
+	reg := corpusRegistry()
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".yaml"), func(t *testing.T) {
 			want := wantLines(t, file)
 			if len(want) == 0 {
 				t.Errorf("%s has no `# want:` line", file)
+			}
+			for _, w := range want {
+				checkPlaced(t, w)
+			}
+			if *update {
+				want = rewriteWant(t, file, reg)
 			}
 			app, err := runtime.Load(file, reg, loadOpts())
 			if err == nil {
@@ -96,6 +104,73 @@ func TestInvalidCorpus(t *testing.T) {
 		})
 	}
 }
+
+var update = flag.Bool("update", false, "rewrite the `# want:` lines of the invalid corpus from what the loader reports (review the diff)")
+
+// rewriteWant replaces a corpus file's `# want:` lines with the errors the
+// loader reports, until they agree (the lines move what follows them).
+func rewriteWant(t *testing.T, file string, reg *runtime.Registry) []string {
+	t.Helper()
+	for range 5 {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.SplitAfter(string(data), "\n")
+		i := 0
+		for i < len(lines) && strings.HasPrefix(lines[i], "# want:") {
+			i++
+		}
+		_, lerr := runtime.Load(file, reg, loadOpts())
+		var ces runtime.ConfigErrors
+		errors.As(lerr, &ces)
+		var head strings.Builder
+		var got []string
+		for _, e := range ces {
+			w := strings.TrimPrefix(e.Error(), "testdata/")
+			got = append(got, w)
+			head.WriteString("# want: " + w + "\n")
+		}
+		out := head.String() + strings.Join(lines[i:], "")
+		if out == string(data) {
+			return got
+		}
+		if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("%s: the want lines do not settle", file)
+	return nil
+}
+
+// wholeFile are the messages about a file as a whole, which point at its
+// first line and column; every other error names the exact place.
+var wholeFile = []string{
+	"the file is empty",
+	"the file's aliases (*name) expand it by more than",
+	"an included file holds a list of components or one component",
+}
+
+// checkPlaced fails unless a `# want:` line names a line and a column, and
+// names 1:1 only for a mistake of the file as a whole.
+func checkPlaced(t *testing.T, want string) {
+	t.Helper()
+	m := placed.FindStringSubmatch(want)
+	if m == nil {
+		t.Errorf("want line %q names no file:line:col", want)
+		return
+	}
+	if m[1] == "1" && m[2] == "1" {
+		for _, w := range wholeFile {
+			if strings.HasPrefix(m[3], w) {
+				return
+			}
+		}
+		t.Errorf("want line %q points at 1:1: name the exact key or value", want)
+	}
+}
+
+var placed = regexp.MustCompile(`^invalid/[^:]+\.yaml:([1-9][0-9]*):([1-9][0-9]*): (.*)$`)
 
 // TestEmptyInput checks the messages for input that has no YAML document at
 // all, which the corpus cannot hold (its files carry a comment).

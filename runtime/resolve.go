@@ -2,12 +2,8 @@ package runtime
 
 import (
 	"fmt"
-	"reflect"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
-	"github.com/metronome-rt/metronome/scheduler"
 	"github.com/metronome-rt/metronome/signals"
 )
 
@@ -26,32 +22,31 @@ type edge struct {
 	r        *route
 	src      signals.Port
 	dst      signals.Port
+	// unsure: the path went through a component that has a namesake, so
+	// it may mean another source; such an edge is not used to find loops.
+	unsure bool
 }
 
-// resolve turns every `inputs:` entry into a link, checking that the source
-// exists and is a signal; it records remote and delayed routes.
+// Stage 4, routes and types: every `inputs:` entry of a built component
+// is checked against the inputs the build declared and its source found;
+// remote and delayed routes are recorded. A source that cannot be found
+// where names are unknown (in a component that could not be built, a
+// scope with an unreadable include, the rate groups while some rate is
+// wrong) is not reported: the earlier mistake is.
 func (l *loader) resolve() {
 	for _, e := range l.entries {
-		if l.failed[e.node.Path] {
+		if l.failed[e.node] {
 			continue // its inputs are unknown: the build failed
 		}
-		m := e.inputs
-		if m.Kind == 0 || isNull(m) || isBad(m) {
-			continue
-		}
-		if m.Kind != yaml.MappingNode {
-			e.d.fail(m, "inputs", "want a mapping of input names to routes, got %s", describe(m))
-			continue
-		}
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			k, v := m.Content[i], m.Content[i+1]
-			l.route(e, k, v)
+		for i := range e.inputs {
+			l.route(e, &e.inputs[i])
 		}
 	}
 }
 
-func (l *loader) route(e *entry, k, v *yaml.Node) {
+func (l *loader) route(e *entry, in *inputSpec) {
 	node, d := e.node, e.d
+	k, v := in.k, in.v
 	key := "inputs." + k.Value
 	dst, ok := node.Port(k.Value)
 	if !ok || dst.Info().Dir != signals.Input {
@@ -75,81 +70,60 @@ func (l *loader) route(e *entry, k, v *yaml.Node) {
 		}
 		return
 	}
-	if isBad(v) {
-		return // already reported: a failed ${...}
-	}
-	var ir inputRoute
-	switch v.Kind {
-	case yaml.ScalarNode:
-		ir.Route = v.Value
-	case yaml.MappingNode:
-		d.decode(v, reflect.ValueOf(&ir).Elem(), key)
-	default:
-		d.fail(v, key, "want a routing path such as %s.Comp.Out, or {route: ..., delay: true}, got %s", l.app.Name, describe(v))
-		return
-	}
-	r := &route{sink: k.Value, text: strings.TrimSpace(ir.Route), delayed: ir.Delay, pos: d.pos(v)}
-	if v.Kind == yaml.MappingNode {
-		r.pos = keyPos(d, v, "route") // point at the path, not the braces
-	}
-	if r.text == "" {
-		if v.Kind == yaml.MappingNode && valueAt(v, "route") == nil {
-			d.errs.add(r.pos, d.join(key), "missing key \"route\": the routing path, for example %s.Comp.Out", l.app.Name)
-			return
-		}
-		d.errs.add(r.pos, d.join(key), "empty route")
-		return
-	}
+	r := &route{sink: k.Value, text: in.route.Route, delayed: in.route.Delay, pos: in.pos}
 	node.routes = append(node.routes, r)
-	target, srcNode, remote, err := l.app.lookup(node, r.text)
-	if err != nil {
-		if !l.intoFailed(node, r.text) {
-			d.errs.add(r.pos, d.join(key), "%v", err)
+	if l.nameFailed && !strings.HasPrefix(r.text, ".") {
+		return // without the application's name, absolute and remote routes look alike
+	}
+	f := l.lookupIn(node, r.text)
+	if f.err != nil {
+		if !l.unsure(f) {
+			d.errs.add(r.pos, d.join(key), "%v", f.err)
 		}
 		return
 	}
-	if remote {
+	if f.remote {
 		r.remote = true
 		l.app.Remote = append(l.app.Remote, RemoteRoute{Sink: dst.Info().Path, Source: r.text, Pos: r.pos})
 		return
 	}
-	src, isPort := target.(signals.Port)
+	src, isPort := f.target.(signals.Port)
 	if !isPort {
-		d.fail(v, key, "%s is %s, not a signal; only signals can be routed", r.text, whatIs(target))
+		d.fail(v, key, "%s is %s, not a signal; only signals can be routed", r.text, whatIs(f.target))
 		return
 	}
-	if srcNode == node && src == dst {
+	if f.owner == node && src == dst {
 		d.fail(v, key, "an input cannot be routed from itself")
 		return
 	}
-	l.edges = append(l.edges, &edge{from: srcNode, to: node, r: r, src: src, dst: dst})
+	l.edges = append(l.edges, &edge{from: f.owner, to: node, r: r, src: src, dst: dst, unsure: f.via != nil})
 }
 
-// intoFailed reports whether a route names something inside a component
-// that could not be built, whose mistake is already reported.
-func (l *loader) intoFailed(from *Node, text string) bool {
-	if len(l.failed) == 0 {
+// unsure reports whether a route that was not found may name something
+// the load could not see because of a mistake already reported.
+func (l *loader) unsure(f found) bool {
+	if f.via != nil {
+		// Wrong whichever of the namesakes it means: a mistake of its own.
+		for _, alt := range l.namesakes[f.via] {
+			swap := map[*Node]*Node{f.via: alt}
+			for k, v := range f.swap {
+				swap[k] = v
+			}
+			if g := l.app.lookup(f.from, f.path, l.namesakes, swap); g.err == nil || l.unsure(g) {
+				return true
+			}
+		}
+	}
+	if !f.missing {
 		return false
 	}
-	abs := text
-	if strings.HasPrefix(text, ".") {
-		dots := len(text) - len(strings.TrimLeft(text, "."))
-		base := from
-		for i := 1; i < dots && base != nil; i++ {
-			base = base.Parent
-		}
-		prefix := l.app.Name
-		if base != nil {
-			prefix = base.Path
-		}
-		abs = prefix + "." + text[dots:]
+	if f.scope == nil {
+		return l.unknownScope[nil]
 	}
-	for p := range l.failed {
-		if abs == p || strings.HasPrefix(abs, p+".") {
-			return true
-		}
+	if f.scope == l.app.stats {
+		return l.rateFailed || len(l.unknownScope) > 0
 	}
-	return false
+	return l.failed[f.scope] || l.unknownScope[f.scope]
 }
 
 // outputsHint lists a component's own outputs (not the standard timing
@@ -179,13 +153,42 @@ func whatIs(x any) string {
 	return "not a signal"
 }
 
+// found is what a routing path names, or why it names nothing.
+type found struct {
+	target any   // signals.Port, AnyParam, *Alarm or *Node
+	owner  *Node // the component holding target
+	remote bool  // the path starts with another application's name
+	err    error
+	// missing: a name was not found in scope (nil: the application root).
+	missing bool
+	scope   *Node
+	// via is the first component with namesakes that the path went
+	// through: it may mean one of those instead.
+	via  *Node
+	from *Node
+	path string
+	swap map[*Node]*Node
+}
+
 // lookup finds what a routing path names, from the component holding the
 // route. Absolute paths start with the application's name; relative paths
 // start with dots: "." is the component holding the route, and each further
 // dot goes one level up (".Out" is the component's own Out, "..Wave.Out" is
 // the Out of its sibling Wave). A path starting with another name is a
 // route from another application.
-func (a *App) lookup(from *Node, path string) (target any, owner *Node, remote bool, err error) {
+// namesakes lists the components that share a name with an earlier
+// sibling; swap, when the lookup tries one of those instead, maps the
+// first to it.
+func (l *loader) lookupIn(from *Node, path string) found {
+	return l.app.lookup(from, path, l.namesakes, nil)
+}
+
+func (a *App) lookup(from *Node, path string, namesakes map[*Node][]*Node, swap map[*Node]*Node) (f found) {
+	f.from, f.path, f.swap = from, path, swap
+	fail := func(format string, args ...any) found {
+		f.err = fmt.Errorf(format, args...)
+		return f
+	}
 	var segs []string
 	var base *Node // nil: the application root
 	if strings.HasPrefix(path, ".") {
@@ -193,7 +196,7 @@ func (a *App) lookup(from *Node, path string) (target any, owner *Node, remote b
 		base = from
 		for i := 1; i < dots; i++ {
 			if base == nil {
-				return nil, nil, false, fmt.Errorf("route %q climbs above the application (%d dots from %s)", path, dots, from.Path)
+				return fail("route %q climbs above the application (%d dots from %s)", path, dots, from.Path)
 			}
 			base = base.Parent
 		}
@@ -203,49 +206,60 @@ func (a *App) lookup(from *Node, path string) (target any, owner *Node, remote b
 		if segs[0] != a.Name {
 			for _, n := range a.Nodes {
 				if n.Name == segs[0] {
-					return nil, nil, false, fmt.Errorf("route %q must start with the application name: did you mean %s.%s?", path, a.Name, path)
+					return fail("route %q must start with the application name: did you mean %s.%s?", path, a.Name, path)
 				}
 			}
 			if len(segs) < 3 || checkName(segs[0]) != nil {
-				return nil, nil, false, fmt.Errorf("route %q is not a routing path: write Application.Component.Signal, or a relative path starting with a dot", path)
+				return fail("route %q is not a routing path: write Application.Component.Signal, or a relative path starting with a dot", path)
 			}
-			return nil, nil, true, nil
+			f.remote = true
+			return f
 		}
 		segs = segs[1:]
 	}
 	if len(segs) == 0 || (len(segs) == 1 && segs[0] == "") {
-		return nil, nil, false, fmt.Errorf("route %q names no signal", path)
+		return fail("route %q names no signal", path)
 	}
 	var cur any // nil: the application root
 	if base != nil {
 		cur = base
 	}
-	owner = base
+	f.owner = base
 	walked := a.Name
 	if base != nil {
 		walked = base.Path
 	}
 	for _, s := range segs {
 		if s == "" {
-			return nil, nil, false, fmt.Errorf("route %q has an empty name between dots", path)
+			return fail("route %q has an empty name between dots", path)
 		}
 		next, ok := a.child(cur, s)
 		if !ok {
 			hint := suggest(s, a.childNames(cur))
-			if n, isNode := cur.(*Node); isNode && hint == "" {
+			n, isNode := cur.(*Node)
+			if isNode && hint == "" {
 				hint = outputsHint(n)
 			}
-			return nil, nil, false, fmt.Errorf("route %q: %s has no component or signal named %q%s", path, walked, s, hint)
+			f.missing = true
+			f.scope = n
+			return fail("route %q: %s has no component or signal named %q%s", path, walked, s, hint)
 		}
 		if n, isNode := next.(*Node); isNode {
-			owner = n
+			if alt, ok := swap[n]; ok {
+				n, next = alt, alt
+			}
+			f.owner = n
+			if len(namesakes[n]) > 0 && f.via == nil {
+				f.via = n
+			}
 		} else if _, isNode := cur.(*Node); !isNode && cur != nil {
-			return nil, nil, false, fmt.Errorf("route %q: %s is not a component", path, walked)
+			return fail("route %q: %s is not a component", path, walked)
 		}
 		cur = next
 		walked += "." + s
 	}
-	return cur, owner, false, nil
+	f.target = cur
+	return f
 }
 
 // child finds a named component, signal, parameter or alarm under cur
@@ -294,175 +308,4 @@ func (a *App) childNames(cur any) []string {
 		}
 	}
 	return out
-}
-
-// schedule orders each rate group's components in data-flow order, rejects
-// routing loops without a delay, compiles the links and adds every
-// component to the scheduler.
-func (l *loader) schedule() {
-	a := l.app
-	type gk struct {
-		group string
-		prio  scheduler.Priority
-	}
-	key := func(n *Node) gk { return gk{n.Rate.Group, n.Rate.Priority} }
-	var order []gk
-	members := map[gk][]*Node{}
-	scheduled := a.all
-	if a.stats != nil {
-		scheduled = append(append([]*Node(nil), a.all...), a.stats.Children...)
-	}
-	for _, n := range scheduled {
-		k := key(n)
-		if _, ok := members[k]; !ok {
-			order = append(order, k)
-		}
-		members[k] = append(members[k], n)
-	}
-	// Compile links: direct within a group, through a published copy across.
-	delayed := map[gk][]signals.Link{}
-	deps := map[*Node][]*edge{} // same-group, undelayed edges into a node
-	for _, e := range l.edges {
-		src := e.src
-		cross := key(e.from) != key(e.to)
-		if cross {
-			src = e.from.shared.Share(e.src)
-		}
-		link, err := signals.Connect(e.dst, src, e.r.delayed)
-		if err != nil {
-			l.errs.add(e.r.pos, e.to.Path+": inputs."+e.r.sink, "%v", err)
-			continue
-		}
-		if cross {
-			link = e.from.shared.Locked(link)
-		}
-		e.to.links = append(e.to.links, link)
-		switch {
-		case e.r.delayed:
-			delayed[key(e.to)] = append(delayed[key(e.to)], link)
-			a.Delayed = append(a.Delayed, e.dst.Info().Path+" <- "+e.src.Info().Path)
-		case !cross:
-			deps[e.to] = append(deps[e.to], e)
-		}
-	}
-	for _, k := range order {
-		sorted, loop := topoSort(members[k], deps)
-		if loop != nil {
-			last := loop[len(loop)-1]
-			var hops []string
-			for _, e := range loop {
-				hops = append(hops, e.src.Info().Path+" -> "+e.dst.Info().Path)
-			}
-			l.errs.add(last.r.pos, last.to.Path+": inputs."+last.r.sink,
-				"routing loop without a delay: %s; break it by marking one route {route: ..., delay: true}", strings.Join(hops, ", "))
-			continue
-		}
-		members[k] = sorted
-	}
-	if len(l.errs.list) > 0 {
-		return
-	}
-	a.sched = scheduler.New(l.opts.Scheduler)
-	for _, k := range order {
-		g := a.sched.Group(k.group, k.prio)
-		for _, n := range members[k] {
-			if n.comp == nil {
-				continue
-			}
-			n.member = g.Add(n, n.Rate.Period(), n.Rate.Overrun)
-			bindGroupStats(n, g)
-		}
-		if links := delayed[k]; len(links) > 0 {
-			g.AfterPass = func() {
-				for _, l := range links {
-					l.Capture()
-				}
-			}
-		}
-	}
-}
-
-// topoSort orders nodes so that every source runs before its sinks, keeping
-// the YAML order where routes leave it free. A decoupled component (see
-// Builder.Decoupled) is ordered after its sources when possible and before
-// them when only that breaks a cycle. If the routes form a real loop it
-// returns the loop's edges instead.
-func topoSort(nodes []*Node, deps map[*Node][]*edge) ([]*Node, []*edge) {
-	in := map[*Node]bool{}
-	for _, n := range nodes {
-		in[n] = true
-	}
-	done := map[*Node]bool{}
-	var out []*Node
-	ready := func(n *Node) bool {
-		for _, e := range deps[n] {
-			if e.from == n || (in[e.from] && !done[e.from]) {
-				return false
-			}
-		}
-		return true
-	}
-	for len(out) < len(nodes) {
-		progress := false
-		for _, n := range nodes {
-			if !done[n] && ready(n) {
-				done[n] = true
-				out = append(out, n)
-				progress = true
-			}
-		}
-		if progress {
-			continue
-		}
-		for _, n := range nodes { // stuck: let the first decoupled component go first
-			if !done[n] && n.decoupled {
-				done[n] = true
-				out = append(out, n)
-				progress = true
-				break
-			}
-		}
-		if !progress {
-			return nil, findLoop(nodes, deps, done)
-		}
-	}
-	return out, nil
-}
-
-// findLoop walks back along undelayed routes from a node that could not be
-// ordered until it meets itself, returning the loop in data-flow order.
-func findLoop(nodes []*Node, deps map[*Node][]*edge, done map[*Node]bool) []*edge {
-	var start *Node
-	for _, n := range nodes {
-		if !done[n] {
-			start = n
-			break
-		}
-	}
-	seen := map[*Node]int{}
-	var path []*edge
-	cur := start
-	for {
-		if i, ok := seen[cur]; ok {
-			loop := path[i:]
-			// reverse: path was built from sink to source
-			for a, b := 0, len(loop)-1; a < b; a, b = a+1, b-1 {
-				loop[a], loop[b] = loop[b], loop[a]
-			}
-			return loop
-		}
-		seen[cur] = len(path)
-		var next *edge
-		for _, e := range deps[cur] {
-			if !done[e.from] && !e.to.decoupled {
-				next = e
-				break
-			}
-		}
-		if next == nil {
-			return nil
-		}
-		path = append(path, next)
-		cur = next.from
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -18,8 +19,14 @@ import (
 // columns, which is why this exists.)
 type decoder struct {
 	file string
+	src  *source // the file's text, for positions inside scalars
 	errs *errs
 	path string // node path prefix for messages, e.g. "Plant.Pump"
+}
+
+// with returns a decoder for the same file whose messages name path.
+func (d *decoder) with(path string) *decoder {
+	return &decoder{file: d.file, src: d.src, errs: d.errs, path: path}
 }
 
 // nodeUnmarshaler lets a config type decode itself from a node with the
@@ -126,6 +133,59 @@ const badTag = "!metronome/unexpanded"
 
 func isBad(n *yaml.Node) bool { return n.Tag == badTag }
 
+// mapEntry finds key in mapping m and returns its key and value nodes, or
+// nils when m is not a mapping or lacks the key. The first of duplicate
+// keys counts (the decoder reports the second).
+func mapEntry(m *yaml.Node, key string) (k, v *yaml.Node) {
+	m = deref(m)
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i], m.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
+// deref follows aliases to the node they name.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// valueAt returns the value node of a key in a mapping, or nil.
+func valueAt(m *yaml.Node, key string) *yaml.Node {
+	_, v := mapEntry(m, key)
+	return v
+}
+
+// scalarAt returns the value of a scalar key in a mapping, or "".
+func scalarAt(m *yaml.Node, key string) string {
+	if v := valueAt(m, key); v != nil && v.Kind == yaml.ScalarNode {
+		return v.Value
+	}
+	return ""
+}
+
+// badAt reports whether a key's value is a ${...} that failed to expand.
+func badAt(m *yaml.Node, key string) bool {
+	v := valueAt(m, key)
+	return v != nil && isBad(v)
+}
+
+// keyPos is the position of a key's value in a mapping, or of the mapping
+// when the key is absent.
+func (d *decoder) keyPos(m *yaml.Node, key string) Pos {
+	if v := valueAt(m, key); v != nil {
+		return d.pos(v)
+	}
+	return d.pos(m)
+}
+
 func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
@@ -195,9 +255,14 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, key string) {
 			for f := range fields {
 				known = append(known, f)
 			}
-			hint := suggest(name, known)
+			sort.Strings(known) // ties in the suggestion go the same way every run
+			best := closest(name, known)
+			hint := suggestion(best)
 			if len(known) == 0 {
 				hint = " (this takes no keys)"
+			}
+			if best != "" {
+				d.errs.guess(n, best)
 			}
 			d.fail(k, key, "unknown key %q%s", name, hint)
 			continue

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -137,166 +135,6 @@ func printLoadError(w io.Writer, err error) {
 		return
 	}
 	fmt.Fprintln(w, err)
-}
-
-func validate(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("validate", "validate APP.yaml...", stderr)
-	quiet := fs.Bool("q", false, "print errors only")
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
-	}
-	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "runtime validate: want one or more application files")
-		fs.Usage()
-		return 2
-	}
-	code := 0
-	for _, file := range fs.Args() {
-		app, err := runtime.Load(file, all.Registry(), runtime.LoadOptions{Scheduler: scheduler.Options{Virtual: true}})
-		if err != nil {
-			printLoadError(stderr, err)
-			code = 1
-			continue
-		}
-		if !*quiet {
-			fmt.Fprintf(stdout, "%s: ok: %s\n", file, app.Summary())
-			for _, r := range app.Remote {
-				fmt.Fprintf(stdout, "%s: note: %s is routed from another application (%s)\n", r.Pos, r.Sink, r.Source)
-			}
-			for _, d := range app.Delayed {
-				fmt.Fprintf(stdout, "%s: note: one-tick delayed route %s\n", file, d)
-			}
-		}
-	}
-	return code
-}
-
-func types(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("types", "types [--json] [TYPE...]", stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
-	}
-	reg := all.Registry()
-	docs := reg.DescribeAll()
-	if fs.NArg() > 0 {
-		var pick []runtime.TypeDoc
-		for _, name := range fs.Args() {
-			found := false
-			for _, d := range docs {
-				if strings.EqualFold(d.Name, name) {
-					pick, found = append(pick, d), true
-				}
-			}
-			if !found {
-				fmt.Fprintf(stderr, "runtime types: unknown type %q (known: %s)\n", name, strings.Join(reg.Names(), ", "))
-				return 1
-			}
-		}
-		docs = pick
-	}
-	std := runtime.StandardMembers()
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"types": docs, "standard": std}); err != nil {
-			fmt.Fprintln(stderr, "runtime types:", err)
-			return 1
-		}
-		return 0
-	}
-	for _, d := range docs {
-		printType(stdout, d)
-	}
-	fmt.Fprintln(stdout, "Every component also has:")
-	printMembers(stdout, std)
-	return 0
-}
-
-func printType(w io.Writer, d runtime.TypeDoc) {
-	fmt.Fprintf(w, "%s: %s\n", d.Name, d.Summary)
-	if d.Note != "" {
-		fmt.Fprintf(w, "  (%s)\n", d.Note)
-	}
-	if len(d.Config) > 0 {
-		fmt.Fprintln(w, "  config:")
-		for _, k := range d.Config {
-			line := fmt.Sprintf("    %-28s %s", k.Key, k.Type)
-			if k.Default != "" {
-				line += " = " + k.Default
-			}
-			if k.Doc != "" {
-				line += "  " + k.Doc
-			}
-			fmt.Fprintln(w, line)
-		}
-	}
-	own := d
-	own.Signals, own.Alarms = nil, nil
-	for _, s := range d.Signals {
-		if !isStdName(s.Name) {
-			own.Signals = append(own.Signals, s)
-		}
-	}
-	for _, a := range d.Alarms {
-		if !isStdName(a.Name) {
-			own.Alarms = append(own.Alarms, a)
-		}
-	}
-	printMembers(w, own)
-	fmt.Fprintln(w)
-}
-
-func isStdName(n string) bool {
-	switch n {
-	case runtime.StdProcessTime, runtime.StdProcessPeriod, runtime.StdOverruns, runtime.StdOverrunAlarm:
-		return true
-	}
-	return false
-}
-
-func printMembers(w io.Writer, d runtime.TypeDoc) {
-	if len(d.Signals) > 0 {
-		fmt.Fprintln(w, "  signals:")
-		for _, s := range d.Signals {
-			unit := ""
-			if s.Unit != "" {
-				unit = " [" + s.Unit + "]"
-			}
-			fmt.Fprintf(w, "    %-6s %-20s %-6s%s  %s\n", s.Dir, s.Name, s.Type, unit, s.Desc)
-		}
-	}
-	if len(d.Parameters) > 0 {
-		fmt.Fprintln(w, "  parameters:")
-		for _, p := range d.Parameters {
-			rng := ""
-			if p.Min != nil || p.Max != nil {
-				rng = " range " + bound(p.Min, "-inf") + ".." + bound(p.Max, "+inf")
-			}
-			unit := ""
-			if p.Unit != "" {
-				unit = " [" + p.Unit + "]"
-			}
-			fmt.Fprintf(w, "    %-20s %-6s = %s%s%s  %s\n", p.Name, p.Type, p.Default, unit, rng, p.Desc)
-		}
-	}
-	if len(d.Alarms) > 0 {
-		fmt.Fprintln(w, "  alarms:")
-		for _, a := range d.Alarms {
-			delay := ""
-			if a.Delay != "" {
-				delay = " after " + a.Delay
-			}
-			fmt.Fprintf(w, "    %-20s %-7s%s  %s\n", a.Name, a.Level, delay, a.Text)
-		}
-	}
-}
-
-func bound(f *float64, none string) string {
-	if f == nil {
-		return none
-	}
-	return fmt.Sprint(*f)
 }
 
 // benchArgs parses the flags of a `runtime bench` command whose usage is a

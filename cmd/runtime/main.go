@@ -3,6 +3,7 @@
 //	runtime run APP.yaml          run until SIGINT/SIGTERM
 //	runtime validate APP.yaml...  check applications without running them
 //	runtime types [--json]        list the component types
+//	runtime types --markdown      rewrite the generated component docs
 //	runtime bench timer|broker|client  measure this machine
 //	runtime passwd                password hash for MQTTBroker users
 package main
@@ -17,8 +18,9 @@ const usage = `usage: runtime <command> [flags] [args]
 
 Commands:
   run APP.yaml           run an application until SIGINT or SIGTERM
-  validate APP.yaml...   check applications; print every error as file:line:col: message
-  types [--json] [TYPE]  list the component types with their signals, parameters and config keys
+  validate APP.yaml...   check applications; print every error and warning as file:line:col: message
+  types [--json] [TYPE]  list the component types with their config keys, signals, parameters and alarms
+  types --markdown       rewrite docs/components.md and the config tables of the component READMEs
   bench timer|broker|client
                          measure timer precision, broker and client throughput on this machine
   passwd                 print a password hash for an MQTTBroker user (reads the password from stdin)

@@ -117,7 +117,7 @@ type UserConfig struct {
 	PasswordFile string `yaml:"password_file"`
 	// Password is the password itself; write it as ${ENV_VAR} so it comes
 	// from the environment rather than the file.
-	Password string `yaml:"password"`
+	Password string `yaml:"password" secret:"true"`
 }
 
 // ACLRule grants or denies access to topics matching Topic. A rule with

@@ -25,7 +25,7 @@ type Config struct {
 	Username string `yaml:"username"`
 	// Password is the MQTT password. Write it as ${ENV_VAR}, never as plain
 	// text in a file under version control; or use PasswordFile.
-	Password string `yaml:"password"`
+	Password string `yaml:"password" secret:"true"`
 	// PasswordFile is a file whose content (trailing newline removed) is the
 	// password, for example a mounted secret. Read at start.
 	PasswordFile string `yaml:"password_file"`
