@@ -59,6 +59,7 @@ func LoadBytes(file string, data []byte, reg *Registry, opts LoadOptions) (*App,
 	}
 	l := &loader{reg: reg, opts: opts, errs: &errs{}, app: newApp(opts)}
 	l.load(file, data)
+	l.attachSeams()
 	if err := l.errs.err(); err != nil {
 		return nil, err
 	}
@@ -295,6 +296,7 @@ func (l *loader) load(file string, data []byte) {
 		}
 	}
 	app.Name = af.Application
+	app.View = l.viewConfig(d, root, af.View)
 	def := Rate{FS: DefaultFS, Priority: scheduler.Normal, Group: DefaultGroup}
 	l.applyRate(d, root, "", &def, af.FS, af.Priority, af.Group, af.Overrun)
 	if len(af.Components) == 0 {
