@@ -165,9 +165,9 @@ type Throttled struct {
 	Type     string  `json:"type"` // "throttled"
 	Sub      string  `json:"sub"`
 	Active   bool    `json:"active"`
-	Rate     float64 `json:"rate"`     // deltas per second now sent
-	Skipped  uint64  `json:"skipped"`  // deltas coalesced into later ones so far
-	Reason   string  `json:"reason"`   // for people
+	Rate     float64 `json:"rate"`      // deltas per second now sent
+	Skipped  uint64  `json:"skipped"`   // deltas coalesced into later ones so far
+	Reason   string  `json:"reason"`    // for people
 	Requests float64 `json:"requested"` // the rate asked for
 }
 

@@ -18,9 +18,9 @@ type statusIDs struct {
 }
 
 type groupIDs struct {
-	name                            string
-	p50, p99, p999, max, over, cpu  int32
-	wakes                           int32
+	name                           string
+	p50, p99, p999, max, over, cpu int32
+	wakes                          int32
 }
 
 type compIDs struct {
@@ -29,8 +29,8 @@ type compIDs struct {
 }
 
 type clientIDs struct {
-	path                                  string
-	connected, in, out, dropped, queued   int32
+	path                                string
+	connected, in, out, dropped, queued int32
 }
 
 type brokerIDs struct {
