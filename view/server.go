@@ -44,7 +44,8 @@ type Options struct {
 	// Version is shown in the hello frame and the build-info metric.
 	Version string
 	// Ready, if set, says whether the application is ready (/readyz);
-	// nil means ready while the server runs.
+	// besides it, the server is ready once every rate group reported that
+	// it ticks.
 	Ready func() error
 	// WriteTimeout bounds how long a write waits for its component's
 	// tick (default 2s).
@@ -129,15 +130,30 @@ func (s *Server) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.opts.Ready != nil {
-			if err := s.opts.Ready(); err != nil {
-				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
+		if err := s.ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
 		}
 		fmt.Fprintln(w, "ready")
 	})
 	return securityHeaders(mux)
+}
+
+// ready is the caller's readiness and then the application's own: every
+// rate group has reported that it ticks.
+func (s *Server) ready() error {
+	if s.opts.Ready != nil {
+		if err := s.opts.Ready(); err != nil {
+			return err
+		}
+	}
+	m := s.statusValues()
+	for _, g := range s.stat.groups {
+		if v, ok := num(m, g.wakes); !ok || v == 0 {
+			return fmt.Errorf("rate group %s has not reported ticking yet", g.name)
+		}
+	}
+	return nil
 }
 
 func noCache(h http.Handler) http.Handler {
