@@ -54,7 +54,9 @@ func poll(what, expr string) step {
 	})
 }
 
-func row(path string) string { return fmt.Sprintf(`document.querySelector('tr[data-path="%s"]')`, path) }
+func row(path string) string {
+	return fmt.Sprintf(`document.querySelector('tr[data-path="%s"]')`, path)
+}
 
 // click clicks the element a CSS selector names, as a mouse would.
 func click(sel string) step { return chromedp.Click(sel) }
@@ -98,7 +100,7 @@ func TestPageInARealBrowser(t *testing.T) {
 			selectComp("T.Wave"),
 			poll("the wave is good", row("T.Wave.Out")+`.classList.contains('q-good')`),
 			chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-				first, err := chromedp.Evaluate[string](row("T.Wave.Out") + `.querySelector('td.value').textContent`)(ctx, t)
+				first, err := chromedp.Evaluate[string](row("T.Wave.Out")+`.querySelector('td.value').textContent`)(ctx, t)
 				if err != nil {
 					return err
 				}
