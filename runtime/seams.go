@@ -180,17 +180,30 @@ func (x *nodeExt) observe() {
 	}
 	n, g := x.node, x.group
 	for i, p := range n.ports {
-		seq := p.Seq()
-		if seq == x.seqs[i] {
-			continue
-		}
-		x.seqs[i] = seq
-		s := g.slot(t, x.base+int32(i))
-		s.Value, s.Quality, s.Stamp, s.Seq = p.Value(), p.Quality(), p.Stamp(), seq
-		if f := &x.forced[i]; f.on {
-			s.Forced, s.Real, s.RealQuality = true, f.real, f.realQ
+		var s *tapSample
+		// Doubles, the common case, without interface calls.
+		if d, ok := p.(*signals.Signal[float64]); ok {
+			seq := d.Seq()
+			if seq == x.seqs[i] {
+				continue
+			}
+			x.seqs[i] = seq
+			s = g.slot(t, x.base+int32(i))
+			s.v, s.q, s.stamp, s.seq = signals.FloatValue(d.Get()), d.Quality(), d.Stamp(), seq
 		} else {
-			s.Forced, s.Real, s.RealQuality = false, signals.Value{}, signals.Good
+			seq := p.Seq()
+			if seq == x.seqs[i] {
+				continue
+			}
+			x.seqs[i] = seq
+			s = g.slot(t, x.base+int32(i))
+			s.v, s.q, s.stamp, s.seq = p.Value(), p.Quality(), p.Stamp(), seq
+		}
+		if x.nforced > 0 && x.forced[i].on {
+			f := &x.forced[i]
+			g.setReal(s, f.real, f.realQ)
+		} else {
+			s.forced = false // its real entry, if any, stays for reuse
 		}
 	}
 	np := len(n.ports)
@@ -201,8 +214,8 @@ func (x *nodeExt) observe() {
 		}
 		x.seqs[np+j] = seq
 		s := g.slot(t, x.base+int32(np+j))
-		s.Value, s.Quality, s.Seq = p.Value(), signals.Good, seq
-		s.Stamp = p.Changed().UnixNano()
+		s.v, s.q, s.seq = p.Value(), signals.Good, seq
+		s.stamp = p.Changed().UnixNano()
 	}
 }
 

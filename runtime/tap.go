@@ -80,13 +80,36 @@ type Tap struct {
 // groupTap is one rate group's side of the tap.
 type groupTap struct {
 	name    string
-	pending []Sample // tick-owned: this pass's changes, one per ID
+	pending []tapSample  // tick-owned: this pass's changes, one per ID
+	reals   []realSample // tick-owned: the real values of the forced ones
 	q       *Queue[tapBatch]
 	ver     uint64 // tap.mu: version of the last batch applied
 	ids     []int32
 }
 
-type tapBatch struct{ samples []Sample }
+// tapSample is a Sample as the tick copies it: without the real value of a
+// forced signal (kept apart, since forces are rare), so that the tick moves
+// as few bytes as it can.
+type tapSample struct {
+	v      signals.Value
+	stamp  int64
+	seq    uint64
+	id     int32
+	real   int32 // index into reals when forced
+	q      signals.Quality
+	forced bool
+}
+
+type realSample struct {
+	id int32
+	q  signals.Quality
+	v  signals.Value
+}
+
+type tapBatch struct {
+	samples []tapSample
+	reals   []realSample
+}
 
 // tapQueue is how many passes' changes may wait for a reader before a
 // group coalesces them in its own buffer.
@@ -140,10 +163,10 @@ func newTap(a *App, groupOf map[*scheduler.Member]*scheduler.Group) *Tap {
 	}
 	for _, gt := range t.groups {
 		n := len(gt.ids)
-		gt.pending = make([]Sample, 0, n)
+		gt.pending, gt.reals = make([]tapSample, 0, n), make([]realSample, 0, n)
 		gt.q = NewQueue[tapBatch](tapQueue)
 		for i := range gt.q.slots {
-			gt.q.slots[i].samples = make([]Sample, 0, n)
+			gt.q.slots[i].samples, gt.q.slots[i].reals = make([]tapSample, 0, n), make([]realSample, 0, n)
 		}
 	}
 	for g, gt := range gts {
@@ -320,8 +343,15 @@ func (t *Tap) pump() {
 			t.version++
 			for i := range b.samples {
 				s := &b.samples[i]
-				t.store[s.ID] = *s
-				t.ver[s.ID] = t.version
+				d := &t.store[s.id]
+				d.Value, d.Stamp, d.Seq, d.Quality, d.Forced = s.v, s.stamp, s.seq, s.q, s.forced
+				if s.forced {
+					r := &b.reals[s.real]
+					d.Real, d.RealQuality = r.v, r.q
+				} else {
+					d.Real, d.RealQuality = signals.Value{}, signals.Good
+				}
+				t.ver[s.id] = t.version
 			}
 			g.ver = t.version
 		})
@@ -340,9 +370,10 @@ func (t *Tap) commit(g *groupTap) {
 		return // counted by the queue; the changes wait, coalesced, for the next pass
 	}
 	for i := range g.pending {
-		t.slotOf[g.pending[i].ID] = -1
+		t.slotOf[g.pending[i].id] = -1
 	}
 	slot.samples, g.pending = g.pending, slot.samples[:0]
+	slot.reals, g.reals = g.reals, slot.reals[:0]
 	g.q.Commit()
 	if g.q.Len() >= tapQueue/2 {
 		t.kickPump()
@@ -381,13 +412,25 @@ func (t *Tap) runPump(done <-chan struct{}) {
 }
 
 // slot returns the pending sample for id, adding it on first use this pass.
-func (g *groupTap) slot(t *Tap, id int32) *Sample {
+func (g *groupTap) slot(t *Tap, id int32) *tapSample {
 	if k := t.slotOf[id]; k >= 0 {
 		return &g.pending[k]
 	}
-	g.pending = append(g.pending, Sample{ID: id})
+	g.pending = append(g.pending, tapSample{id: id, real: -1})
 	t.slotOf[id] = int32(len(g.pending) - 1)
 	return &g.pending[len(g.pending)-1]
+}
+
+// setReal records the real value beside a forced sample, once per pending
+// sample, so the list never outgrows the group's signals.
+func (g *groupTap) setReal(s *tapSample, v signals.Value, q signals.Quality) {
+	if s.real < 0 {
+		s.real = int32(len(g.reals))
+		g.reals = append(g.reals, realSample{id: s.id})
+	}
+	s.forced = true
+	r := &g.reals[s.real]
+	r.v, r.q = v, q
 }
 
 // observable lists every node that ticks, parents first, rate group
