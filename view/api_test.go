@@ -492,4 +492,42 @@ func grep(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-var _ = context.Background
+
+// The README's promise: apps/plant.yaml serves a read-only live view on
+// this machine.
+func TestPlantOpensALoopbackLiveView(t *testing.T) {
+	app, err := runtime.Load("../apps/plant.yaml", registry(), runtime.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.View == nil || app.View.Addr() != "127.0.0.1:7689" || app.View.Writes {
+		t.Fatalf("plant's view: %+v", app.View)
+	}
+	cfg := *app.View
+	cfg.Listen = "127.0.0.1:0" // the test must not depend on 7689 being free
+	srv, err := view.New(app, cfg, view.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	resp, err := http.Get(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Metronome live view") || strings.Contains(string(body), "http://") {
+		t.Fatalf("page: %d\n%s", resp.StatusCode, body)
+	}
+	c, err := view.Dial(within(t, 5*time.Second), srv.Addr(), view.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Hello.App != "Plant" || c.Hello.Writes {
+		t.Fatalf("hello %+v", c.Hello)
+	}
+}

@@ -111,7 +111,7 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	stopView, err := startView(app, *httpAddr, log)
+	_, stopView, err := startView(app, *httpAddr, log)
 	if err != nil {
 		log.Error().Err(err).Msg("live view failed")
 		return 1

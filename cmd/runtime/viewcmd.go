@@ -29,34 +29,34 @@ import (
 // starts, so a port in use stops `run` before anything else started. The
 // returned stop marks the application not ready and closes the server; it
 // may be called more than once.
-func startView(app *runtime.App, httpFlag string, log zerolog.Logger) (stop func(), err error) {
+func startView(app *runtime.App, httpFlag string, log zerolog.Logger) (srv *view.Server, stop func(), err error) {
 	var cfg runtime.ViewConfig
 	switch {
 	case httpFlag == "off":
-		return func() {}, nil
+		return nil, func() {}, nil
 	case app.View != nil:
 		cfg = *app.View
 	case httpFlag == "":
-		return func() {}, nil
+		return nil, func() {}, nil
 	}
 	if httpFlag != "" {
 		cfg.Listen = httpFlag
 	}
 	var stopping atomic.Bool
-	srv, err := view.New(app, cfg, view.Options{Log: log, Version: version, Ready: func() error {
+	srv, err = view.New(app, cfg, view.Options{Log: log, Version: version, Ready: func() error {
 		if stopping.Load() {
 			return errors.New("stopping")
 		}
 		return nil // and, as the view checks itself, every rate group ticking
 	}})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := srv.Start(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var once sync.Once
-	return func() {
+	return srv, func() {
 		once.Do(func() {
 			stopping.Store(true)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

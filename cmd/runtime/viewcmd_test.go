@@ -14,7 +14,10 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/rs/zerolog"
 
+	"github.com/metronome-rt/metronome/components/all"
+	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/view"
 )
 
@@ -188,5 +191,30 @@ func TestWatchScreen(t *testing.T) {
 	}
 	if !regexp.MustCompile(`A\.B\.Y\s+-\s`).MatchString(screen) {
 		t.Errorf("a never-received value does not show as -:\n%s", screen)
+	}
+}
+
+func TestHTTPFlagTurnsTheViewOnOffOrMovesIt(t *testing.T) {
+	app, err := runtime.Load("../../apps/plant.yaml", all.Registry(), runtime.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv, stop, err := startView(app, "off", zerolog.Nop()); err != nil || srv != nil {
+		t.Fatalf("--http off with a view: key: %v, %v", srv, err)
+	} else {
+		stop()
+	}
+	srv, stop, err := startView(app, "127.0.0.1:0", zerolog.Nop())
+	if err != nil || srv == nil || !strings.HasPrefix(srv.Addr(), "127.0.0.1:") || strings.HasSuffix(srv.Addr(), ":7689") {
+		t.Fatalf("--http moves the view: %v, %v", srv, err)
+	}
+	stop()
+	stop() // twice is fine
+	if _, _, err := startView(app, "0.0.0.0:0", zerolog.Nop()); err == nil {
+		t.Fatal("--http on all interfaces without tls or insecure accepted")
+	}
+	app.View = nil
+	if srv, _, err := startView(app, "", zerolog.Nop()); err != nil || srv != nil {
+		t.Fatalf("no view: key and no --http started a view: %v, %v", srv, err)
 	}
 }
