@@ -492,7 +492,6 @@ func grep(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-
 // The README's promise: apps/plant.yaml serves a read-only live view on
 // this machine.
 func TestPlantOpensALoopbackLiveView(t *testing.T) {
