@@ -112,6 +112,14 @@ func (l *eventLog) addLocked(e Event) {
 	}
 }
 
+// oldest returns the sequence number of the oldest event kept. l.mu held.
+func (l *eventLog) oldest() uint64 {
+	if l.next > uint64(len(l.ring)) {
+		return l.next - uint64(len(l.ring))
+	}
+	return 1
+}
+
 // Events appends to dst the events from sequence number from on (1 is the
 // first event ever; older ones than the history holds are gone) and returns
 // the number to ask from next time, and how many requested events were
@@ -120,10 +128,7 @@ func (a *App) Events(from uint64, dst []Event) (out []Event, next, lost uint64) 
 	l := a.evlog
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	oldest := uint64(1)
-	if l.next > uint64(len(l.ring)) {
-		oldest = l.next - uint64(len(l.ring))
-	}
+	oldest := l.oldest()
 	if from < oldest {
 		if from > 0 {
 			lost = oldest - from
@@ -142,11 +147,7 @@ func (a *App) EventSeqAt(t time.Time) uint64 {
 	l := a.evlog
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	oldest := uint64(1)
-	if l.next > uint64(len(l.ring)) {
-		oldest = l.next - uint64(len(l.ring))
-	}
-	for s := oldest; s < l.next; s++ {
+	for s := l.oldest(); s < l.next; s++ {
 		if !l.ring[s%uint64(len(l.ring))].Time.Before(t) {
 			return s
 		}

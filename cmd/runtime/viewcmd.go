@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -126,9 +125,9 @@ func (f *clientFlags) connect(ctx context.Context, login bool, stdin io.Reader, 
 	}
 	pw, ok := os.LookupEnv(envPassword)
 	if !ok {
-		if pw, err = askPassword(stdin, stderr); err != nil {
+		if pw, err = readPassword(stdin, stderr); err != nil {
 			c.Close()
-			return nil, err
+			return nil, fmt.Errorf("%v (or set %s)", err, envPassword)
 		}
 	}
 	if err := c.Login(ctx, *f.user, pw); err != nil {
@@ -136,24 +135,6 @@ func (f *clientFlags) connect(ctx context.Context, login bool, stdin io.Reader, 
 		return nil, err
 	}
 	return c, nil
-}
-
-func askPassword(stdin io.Reader, stderr io.Writer) (string, error) {
-	if f, ok := stdin.(*os.File); ok {
-		if restore, ok := noEcho(f); ok {
-			fmt.Fprint(stderr, "password: ")
-			defer func() { restore(); fmt.Fprintln(stderr) }()
-		}
-	}
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return "", fmt.Errorf("read password: %v", err)
-	}
-	pw := strings.TrimRight(line, "\r\n")
-	if pw == "" {
-		return "", fmt.Errorf("no password (set %s or type it)", envPassword)
-	}
-	return pw, nil
 }
 
 // getCmd runs `runtime get PATTERN...`.

@@ -266,6 +266,23 @@ func watchCmd(args []string, stdout, stderr io.Writer) int {
 	if *plain {
 		return watchPlain(ctx, c, w, *rate, *count, stdout, stderr)
 	}
+	frames, errc := readFrames(ctx, c)
+	m := &watchModel{c: c, w: w, frames: frames, errc: errc, every: time.Duration(float64(time.Second) / *rate)}
+	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithOutput(stdout), tea.WithFPS(int(max(*rate, 1))), tea.WithContext(ctx))
+	if _, err := p.Run(); err != nil && !strings.Contains(err.Error(), "context canceled") {
+		fmt.Fprintln(stderr, "runtime watch:", err)
+		return 1
+	}
+	if m.err != nil {
+		fmt.Fprintln(stderr, "runtime watch:", m.err)
+		return 1
+	}
+	return 0
+}
+
+// readFrames reads the client's frames on a goroutine until ctx ends or the
+// connection fails (the error then comes on errc).
+func readFrames(ctx context.Context, c *view.Client) (<-chan view.Frame, <-chan error) {
 	frames := make(chan view.Frame, 64)
 	errc := make(chan error, 1)
 	go func() {
@@ -282,35 +299,14 @@ func watchCmd(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
-	m := &watchModel{c: c, w: w, frames: frames, errc: errc, every: time.Duration(float64(time.Second) / *rate)}
-	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithOutput(stdout), tea.WithFPS(int(max(*rate, 1))), tea.WithContext(ctx))
-	if _, err := p.Run(); err != nil && !strings.Contains(err.Error(), "context canceled") {
-		fmt.Fprintln(stderr, "runtime watch:", err)
-		return 1
-	}
-	if m.err != nil {
-		fmt.Fprintln(stderr, "runtime watch:", m.err)
-		return 1
-	}
-	return 0
+	return frames, errc
 }
 
 // watchPlain prints the table at the refresh rate, count times.
 func watchPlain(ctx context.Context, c *view.Client, w *watchState, rate float64, count int, stdout, stderr io.Writer) int {
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
-	frames := make(chan view.Frame, 64)
-	errc := make(chan error, 1)
-	go func() {
-		for {
-			f, err := c.Next(ctx)
-			if err != nil {
-				errc <- err
-				return
-			}
-			frames <- f
-		}
-	}()
+	frames, errc := readFrames(ctx, c)
 	printed := 0
 	for count == 0 || printed < count {
 		select {
@@ -341,8 +337,8 @@ func watchPlain(ctx context.Context, c *view.Client, w *watchState, rate float64
 type watchModel struct {
 	c      *view.Client
 	w      *watchState
-	frames chan view.Frame
-	errc   chan error
+	frames <-chan view.Frame
+	errc   <-chan error
 	every  time.Duration
 	width  int
 	height int
