@@ -530,3 +530,49 @@ func TestPlantOpensALoopbackLiveView(t *testing.T) {
 		t.Fatalf("hello %+v", c.Hello)
 	}
 }
+
+func TestDeadbandAndMaxRate(t *testing.T) {
+	r := startRig(t, runtime.ViewConfig{})
+	c := dial(t, r)
+	for { // a change of quality always goes out: start from a good value
+		v, err := c.Get(within(t, 5*time.Second), "T.Wave.Out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v[0].Q == "good" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The wave swings ±10: a dead band of 100 holds every change back.
+	c.Send(view.Request{Type: "subscribe", Sub: "db", Paths: []string{"T.Wave.Out"}, MaxRate: 20, Deadband: 100})
+	// Without one, at most 2 deltas a second.
+	c.Send(view.Request{Type: "subscribe", Sub: "slow", Paths: []string{"T.Wave.Out"}, MaxRate: 2})
+	await[view.ValuesFrame](t, c, "snapshot", 5*time.Second, func(f *view.ValuesFrame) bool { return f.Sub == "slow" })
+	start := time.Now()
+	slow := 0
+	ctx := within(t, 10*time.Second)
+	for time.Since(start) < 3*time.Second {
+		f, err := c.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Type != "delta" {
+			continue
+		}
+		var d view.ValuesFrame
+		f.Decode(&d)
+		switch d.Sub {
+		case "db":
+			t.Fatalf("a change within the dead band was sent: %+v", d.Values)
+		case "slow":
+			slow++
+		}
+	}
+	elapsed := time.Since(start).Seconds()
+	if slow == 0 || float64(slow) > elapsed*2+1 {
+		t.Fatalf("%d deltas in %.1fs at max_rate 2", slow, elapsed)
+	}
+	c.Send(view.Request{Type: "subscribe", Sub: "bad", Paths: []string{"T.Wave.Out"}, Deadband: -1})
+	await[view.ErrorFrame](t, c, "error", 5*time.Second, nil)
+}
