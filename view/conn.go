@@ -233,6 +233,9 @@ func (c *conn) match(patterns []string) (ids []int32, bad string) {
 	seen := map[int32]bool{}
 	for _, p := range patterns {
 		m := tap.Match(p)
+		if len(m) == 0 { // a path may leave out the application's name
+			m = tap.Match(c.s.app.Name + "." + p)
+		}
 		if len(m) == 0 {
 			return nil, fmt.Sprintf("no signal or parameter matches %q", p)
 		}
