@@ -56,6 +56,7 @@ func LoadBytes(file string, data []byte, reg *Registry, opts LoadOptions) (*App,
 	l := &loader{reg: reg, opts: opts, errs: &errs{}, warns: &errs{}, app: newApp(opts)}
 	l.load(file, data)
 	l.warn()
+	l.attachSeams()
 	if err := l.errs.err(); err != nil {
 		return nil, err
 	}

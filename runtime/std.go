@@ -42,8 +42,10 @@ func isStd(name string) bool {
 	return false
 }
 
-// Run is one tick of the component: latch inputs, Process, publish outputs
-// for other rate groups. It allocates nothing.
+// Run is one tick of the component: apply writes waiting in its mailbox,
+// latch inputs, apply forces to inputs, Process, apply forces to outputs,
+// hand changed values to observers, publish outputs for other rate groups.
+// It allocates nothing.
 func (n *Node) Run(t scheduler.Tick) {
 	n.clock.Now = t.Wall.UnixNano()
 	n.clock.Mono = int64(t.Mono)
@@ -57,10 +59,23 @@ func (n *Node) Run(t scheduler.Tick) {
 			n.std.overrun.Clear()
 		}
 	}
+	x := n.x
+	if x != nil && x.in.Len() > 0 {
+		x.applyRequests()
+	}
 	for _, l := range n.links {
 		l.Latch()
 	}
+	if x != nil && x.nforced > 0 {
+		x.applyForces(signals.Input)
+	}
 	n.comp.Process(t)
+	if x != nil {
+		if x.nforced > 0 {
+			x.applyForces(signals.Output)
+		}
+		x.observe()
+	}
 	n.shared.Publish()
 }
 
@@ -76,6 +91,9 @@ func (n *Node) Overran(s *scheduler.MemberStats) {
 		if !n.std.overrun.active || s.Suspended {
 			n.std.overrun.SetText(text)
 		}
+	}
+	if n.x != nil {
+		n.x.observe()
 	}
 	n.shared.Publish()
 }

@@ -62,6 +62,7 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("log-format", "console", "log format: console (for people) or json (for log collectors)")
 	level := fs.String("log-level", "info", "lowest level logged: trace, debug, info, warn, error")
 	stopTimeout := fs.Duration("stop-timeout", 10*time.Second, "how long components may take to stop")
+	httpAddr := fs.String("http", "", "serve the live view, metrics and health checks on host:port (default: the application's view: key; off: never)")
 	memLimit := fs.String("memory-limit", "auto", "heap the process may grow to before the garbage collector runs (512MiB, 1GiB; auto: a quarter of the memory, 64MiB to 1GiB; 0: Go's default collector). Collecting rarely keeps ticks on time under load; GOGC or GOMEMLIMIT in the environment win")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
@@ -108,12 +109,19 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	_, stopView, err := startView(app, *httpAddr, log)
+	if err != nil {
+		log.Error().Err(err).Msg("live view failed")
+		return 1
+	}
+	defer stopView()
 	if err := app.Start(ctx); err != nil {
 		log.Error().Err(err).Msg("start failed")
 		return 1
 	}
 	log.Info().Msg("running; SIGINT or SIGTERM stops")
 	runErr := app.Run(ctx)
+	stopView()
 	log.Info().Msg("stopping at a tick boundary")
 	sctx, cancel := context.WithTimeout(context.Background(), *stopTimeout)
 	defer cancel()

@@ -6,6 +6,7 @@
 //	runtime types --markdown      rewrite the generated component docs
 //	runtime bench timer|broker|client  measure this machine
 //	runtime passwd                password hash for MQTTBroker users
+//	runtime watch|get|set|ack|force|unforce   look at and operate a running application
 package main
 
 import (
@@ -24,6 +25,13 @@ Commands:
   bench timer|broker|client
                          measure timer precision, broker and client throughput on this machine
   passwd                 print a password hash for an MQTTBroker user (reads the password from stdin)
+  watch [PATTERN...]     live table of a running application's signals, quality and alarms
+  get PATTERN...         print current values (patterns: * one level, ** any depth)
+  set PATH VALUE         write a parameter (needs view: writes and a user)
+  ack PATH... | --all    acknowledge alarms
+  force PATH VALUE       force a signal; force --list lists the forces
+  unforce PATH... | --all
+                         release forces
   version                print the version
 
 Run 'runtime <command> --help' for a command's flags.
@@ -55,6 +63,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return bench(rest, stdout, stderr)
 	case "passwd":
 		return passwd(rest, stdin, stdout, stderr)
+	case "watch":
+		return watchCmd(rest, stdout, stderr)
+	case "get":
+		return getCmd(rest, stdout, stderr)
+	case "set", "ack", "force", "unforce":
+		return writeCmd(cmd, rest, stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "metronome runtime", version)
 		return 0

@@ -41,7 +41,7 @@ func RequireTool(t testing.TB, name string) string {
 		if InCI() {
 			t.Fatalf("mqtttest: %s is required in CI (env CI is set) but not found: %v", name, err)
 		}
-		t.Skipf("mqtttest: %s not installed (%v); skipping (install mosquitto / mosquitto-clients)", name, err)
+		t.Skipf("mqtttest: %s not installed (%v); skipping (.ci/run installs what the tests need)", name, err)
 	}
 	return p
 }
