@@ -36,7 +36,7 @@ config:
     - {name: R, topic: al/r, type: double, max_age: 1ms}
 `, addr))
 	c := h.Component().(*client)
-	c.subs[0].box.Put(&rxMsg{topic: "al/r", vals: []signals.Value{signals.FloatValue(2)}})
+	c.subs[0].box.Put(&rxMsg{topic: "al/r", vals: []signals.Value{signals.FloatValue(2)}, bad: []bool{false}})
 	x := 0.0
 	tick := runtime.Tick{Period: time.Millisecond}
 	step := func() {
