@@ -257,7 +257,10 @@ components:
 	}
 	time.Sleep(50 * time.Millisecond)
 	b1.publish("x/in", "6", false)
-	if !a.run(func() bool { v, _ := a.sig("T.C.Far").Value().Float(); return v == 12 && a.quality("T.C.Far") == signals.Good }, wait) {
+	if !a.run(func() bool {
+		v, _ := a.sig("T.C.Far").Value().Float()
+		return v == 12 && a.quality("T.C.Far") == signals.Good
+	}, wait) {
 		t.Fatalf("C.Far = %v (%v), want 12 good", a.sig("T.C.Far").Value(), a.quality("T.C.Far"))
 	}
 	for _, p := range b2.on("x/out") {

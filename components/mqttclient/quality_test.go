@@ -74,7 +74,9 @@ config:
 			}
 			b.publish(topic, p, false)
 		}
-		if !h.StepUntil(func() bool { return h.Float("Text") == v && h.Float("Json") == v && h.Float("Obj") == v && h.Float("CsvA") == v }, wait) {
+		if !h.StepUntil(func() bool {
+			return h.Float("Text") == v && h.Float("Json") == v && h.Float("Obj") == v && h.Float("CsvA") == v
+		}, wait) {
 			t.Fatalf("live %v not received: %v %v %v %v", v, h.Get("Text"), h.Get("Json"), h.Get("Obj"), h.Get("CsvA"))
 		}
 	}
@@ -89,7 +91,9 @@ config:
 	expect("1 start", all(signals.Initial, 6), append(sigs, "Never")...)
 	// Row 3: the retained messages arrive: last known, usable, with their values.
 	connect(t, h)
-	if !h.StepUntil(func() bool { return h.Quality("Text") != signals.Initial && h.Quality("CsvB") != signals.Initial && h.Quality("Obj") != signals.Initial }, wait) {
+	if !h.StepUntil(func() bool {
+		return h.Quality("Text") != signals.Initial && h.Quality("CsvB") != signals.Initial && h.Quality("Obj") != signals.Initial
+	}, wait) {
 		t.Fatal("retained messages not received")
 	}
 	h.StepUntil(func() bool { return h.Quality("Json") != signals.Initial }, wait)
