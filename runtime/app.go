@@ -224,7 +224,10 @@ func (a *App) logAlarms() {
 		default:
 			e = a.log.Info()
 		}
-		e.Str("alarm", info.Path).Str("level", info.Level.String()).Str("event", ev.Kind.String()).
+		// The alarm's level has its own key: "level" is the log line's,
+		// and a second one would make a cleared error alarm read as ERR
+		// and a warning as WAR beside WRN.
+		e.Str("alarm", info.Path).Str("alarm_level", info.Level.String()).Str("event", ev.Kind.String()).
 			Bool("acked", ev.Acked).Msg(ev.Text)
 		if n := a.dropped.Swap(0); n > 0 {
 			a.log.Warn().Uint64("lost", n).Msg("alarm events were not logged: the log could not keep up")
