@@ -1,6 +1,6 @@
 // Command runtime runs Metronome applications.
 //
-//	runtime run APP.yaml          run until SIGINT/SIGTERM
+//	runtime run [flags] APP.yaml  run until SIGINT/SIGTERM
 //	runtime validate APP.yaml...  check applications without running them
 //	runtime types [--json]        list the component types
 //	runtime bench timer|broker|client  measure this machine
@@ -16,7 +16,8 @@ import (
 const usage = `usage: runtime <command> [flags] [args]
 
 Commands:
-  run APP.yaml           run an application until SIGINT or SIGTERM
+  run [flags] APP.yaml   run an application until SIGINT or SIGTERM (flags: --log-format,
+                         --log-level, --stop-timeout, --memory-limit, --lock-dir)
   validate APP.yaml...   check applications; print every error as file:line:col: message
   types [--json] [TYPE]  list the component types with their signals, parameters and config keys
   bench timer|broker|client
