@@ -36,9 +36,12 @@ var Type = runtime.Define(runtime.Spec[Config]{
 const doc = `Publish topics are input signals routed from any signal and published on
 change (with a deadband), periodically, on every connection, rate-limited by
 a minimum interval. Subscribe topics are output signals with the received
-topic, a one-tick new flag, counters and a quality that says initial,
-retained, stale or comm lost. Payloads are text, JSON (scalar, path,
-template), CSV and value maps; several signals may share one topic.
+topic, a one-tick new flag, counters and a quality: good, last known (a
+retained message), initial, stale, comm lost (link or device down) or bad
+input; a value never received is never published, and quality and time
+travel in JSON payloads. Devices' availability topics turn their signals
+comm lost. Payloads are text, JSON (scalar, path, template), CSV and value
+maps; several signals may share one topic.
 Outgoing QoS 1/2 messages wait, in order and optionally on disk, while the
 broker is away. Subscriptions are made on every connection, once per
 distinct filter. See components/mqttclient/README.md.`
@@ -54,7 +57,7 @@ config:
     - {name: Setpoint, topic: plant/setpoint, type: double, qos: 1, retain: true, deadband: 0.1, keep: latest}
     - {name: Pump, topic: plant/pump/cmd, type: bool, value_map: {true: "ON", false: "OFF"}}
   subscribe:
-    - {name: Temp, topic: plant/+/temperature, type: double, format: json, field: value, max_age: 10s}
+    - {name: Temp, topic: plant/+/temperature, type: double, format: json, field: value, max_age: 10s, alarm: {level: warning, delay: 30s}}
 alarms: {TransmissionError: {level: error, delay: 2s}}
 `
 
