@@ -12,26 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/metronome-rt/metronome/internal/mqtttest"
 )
-
-// lockedBuffer is a bytes.Buffer that a child process's output may be
-// copied into while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func runCmd(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
@@ -163,7 +146,7 @@ func TestMain(m *testing.M) {
 type proc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	logs lockedBuffer
+	logs mqtttest.LockedBuffer
 	done chan struct{}
 	err  error
 }

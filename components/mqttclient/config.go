@@ -1,6 +1,7 @@
 package mqttclient
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -553,19 +554,8 @@ func boolOr(b *bool, def bool) bool {
 	return *b
 }
 
-func (d *Device) online() string {
-	if d.Online == "" {
-		return "online"
-	}
-	return d.Online
-}
-
-func (d *Device) offline() string {
-	if d.Offline == "" {
-		return "offline"
-	}
-	return d.Offline
-}
+func (d *Device) online() string  { return cmp.Or(d.Online, "online") }
+func (d *Device) offline() string { return cmp.Or(d.Offline, "offline") }
 
 // schemes maps the accepted URL schemes to the one autopaho is given and
 // the default port. tcp, ssl and tls are accepted because paho's examples

@@ -282,16 +282,32 @@ config:
     - {name: Json, topic: n/json, type: double, qos: 1, format: json, field: v}
     - {name: Str, topic: n/str, type: string, qos: 1}
 `, b.url()))
+	// The last: a double routed into a string topic.
+	publishOnce(t, b, h, map[string]any{"Text": 37.800000000000004, "Json": 0.1 * 3.0000000000000004, "Str": 37.800000000000004},
+		map[string]string{"n/text": "37.8", "n/json": `{"v":0.3}`, "n/str": "37.8"})
+}
+
+// publishOnce sets inputs, waits for one message on each topic of want and
+// checks its payload.
+func publishOnce(t *testing.T, b *broker, h *runtimetest.Harness, inputs map[string]any, want map[string]string) {
+	t.Helper()
 	connect(t, h)
-	h.Set("Text", 37.800000000000004)
-	h.Set("Json", 0.1*3.0000000000000004)
-	h.Set("Str", 37.800000000000004) // a double routed into a string
-	if !h.StepUntil(func() bool { return len(b.on("n/text"))+len(b.on("n/json"))+len(b.on("n/str")) == 3 }, wait) {
+	for in, v := range inputs {
+		h.Set(in, v)
+	}
+	if !h.StepUntil(func() bool {
+		for topic := range want {
+			if len(b.on(topic)) == 0 {
+				return false
+			}
+		}
+		return true
+	}, wait) {
 		t.Fatal("not published")
 	}
-	for topic, want := range map[string]string{"n/text": "37.8", "n/json": `{"v":0.3}`, "n/str": "37.8"} {
-		if got := b.on(topic)[0]; got != want {
-			t.Errorf("%s = %q, want %q", topic, got, want)
+	for topic, p := range want {
+		if got := b.on(topic)[0]; got != p {
+			t.Errorf("%s = %q, want %q", topic, got, p)
 		}
 	}
 }
@@ -307,19 +323,8 @@ config:
     - {name: Sig, topic: n/sig, type: double, qos: 1, format: json, field: v, number_format: "%%.3g"}
     - {name: Sci, topic: n/sci, qos: 1, format: csv, values: [{name: SciA, type: double}, {name: SciB, type: int}], number_format: "%%.1e"}
 `, b.url()))
-	connect(t, h)
-	for _, in := range []string{"Fixed", "Sig", "SciA"} {
-		h.Set(in, 37.800000000000004)
-	}
-	h.Set("SciB", 7)
-	if !h.StepUntil(func() bool { return len(b.on("n/fixed"))+len(b.on("n/sig"))+len(b.on("n/sci")) == 3 }, wait) {
-		t.Fatal("not published")
-	}
-	for topic, want := range map[string]string{"n/fixed": "37.80", "n/sig": `{"v":37.8}`, "n/sci": "3.8e+01,7"} {
-		if got := b.on(topic)[0]; got != want {
-			t.Errorf("%s = %q, want %q", topic, got, want)
-		}
-	}
+	publishOnce(t, b, h, map[string]any{"Fixed": 37.800000000000004, "Sig": 37.800000000000004, "SciA": 37.800000000000004, "SciB": 7},
+		map[string]string{"n/fixed": "37.80", "n/sig": `{"v":37.8}`, "n/sci": "3.8e+01,7"})
 }
 
 // TestQualityAlarm: a subscribe topic's alarm rises once its value has been
@@ -532,31 +537,13 @@ components:
 	_ = context.Background
 }
 
-// logBuffer collects log lines written from other goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestDecodeWarningsAreShortAndSampled is issue 8 item 7 for the client: a
 // 1 MB payload that does not decode gives a log line of a few hundred
 // bytes, and a flood of bad payloads a single line until the sampling
 // interval has passed.
 func TestDecodeWarningsAreShortAndSampled(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
-	var logs logBuffer
+	var logs mqtttest.LockedBuffer
 	a := startAppLog(t, fmt.Sprintf(`application: T
 fs: 100
 components:

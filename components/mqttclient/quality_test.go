@@ -314,3 +314,44 @@ config:
 		}
 	}
 }
+
+// TestDeviceAvailabilityJSON follows a zigbee2mqtt device, whose
+// availability payload is JSON ({"state": "online"}); a payload that says
+// neither online nor offline is counted and changes nothing.
+func TestDeviceAvailabilityJSON(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	b.publish("z2m/lamp/availability", `{"state": "online"}`, true)
+	h := runtimetest.New(t, mqttclient.Type, fmt.Sprintf(`fs: 100
+config:
+  servers: [%s]
+  devices: [{name: Lamp, availability: z2m/lamp/availability, field: state}]
+  subscribe:
+    - {name: State, topic: z2m/lamp, type: bool, format: json, field: state, value_map: {true: "ON", false: "OFF"}, device: Lamp}
+`, b.url()))
+	if q := h.Quality("LampOnline"); q != signals.Initial {
+		t.Errorf("LampOnline before any availability: %v", q)
+	}
+	connect(t, h)
+	if !h.StepUntil(func() bool { on, _ := h.Get("LampOnline").Bool(); return on }, wait) {
+		t.Fatal("the retained availability was not followed")
+	}
+	time.Sleep(50 * time.Millisecond)
+	b.publish("z2m/lamp", `{"state": "ON", "brightness": 254}`, false)
+	h.StepUntil(func() bool { return h.Quality("State") == signals.Good }, wait)
+	b.publish("z2m/lamp/availability", `{"state": "offline"}`, true)
+	if !h.StepUntil(func() bool { return h.Quality("State") == signals.CommLost }, wait) {
+		t.Fatalf("State %v after offline", h.Quality("State"))
+	}
+	b.publish("z2m/lamp/availability", `{"state": "rebooting"}`, true)
+	if !h.StepUntil(func() bool { n, _ := h.Get("DecodeErrors").Uint(); return n == 1 }, wait) {
+		t.Fatal("a payload neither online nor offline was not counted")
+	}
+	h.Step(2)
+	if on, _ := h.Get("LampOnline").Bool(); on || h.Quality("State") != signals.CommLost {
+		t.Errorf("an unknown availability changed the state: online %v, State %v", on, h.Quality("State"))
+	}
+	b.publish("z2m/lamp/availability", `{"state": "online"}`, true)
+	if !h.StepUntil(func() bool { return h.Quality("State") == signals.LastKnown }, wait) {
+		t.Errorf("State %v after online, want last known", h.Quality("State"))
+	}
+}

@@ -711,21 +711,14 @@ func (c *Codec) decodeJSON(payload []byte, out []signals.Value, mark func(int)) 
 	if dec.More() {
 		return all(errors.New("not JSON: data after the value"))
 	}
+	var err error
 	if c.timePath != nil {
-		node, err := walk(doc, c.timePath)
-		if err == nil {
-			m.Time, err = parseTime(node)
-		}
-		if err != nil {
+		if m.Time, err = at(doc, c.timePath, parseTime); err != nil {
 			return all(fmt.Errorf("time %s: %v", c.timeKey, err))
 		}
 	}
 	if c.qualityPath != nil {
-		node, err := walk(doc, c.qualityPath)
-		if err == nil {
-			m.Quality, err = parseQuality(node)
-		}
-		if err != nil {
+		if m.Quality, err = at(doc, c.qualityPath, parseQuality); err != nil {
 			return all(fmt.Errorf("quality %s: %v", c.qualityKey, err))
 		}
 	}
@@ -759,6 +752,16 @@ func (c *Codec) decodeJSON(payload []byte, out []signals.Value, mark func(int)) 
 	return m, first
 }
 
+// at parses the node at path in doc.
+func at[T any](doc any, path []string, parse func(any) (T, error)) (T, error) {
+	node, err := walk(doc, path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return parse(node)
+}
+
 // parseTime reads a source's time stamp: a number of seconds, milliseconds,
 // microseconds or nanoseconds since 1970 (told apart by size: below 1e11 is
 // seconds, below 1e14 milliseconds, below 1e17 microseconds), or RFC 3339
@@ -767,33 +770,23 @@ func (c *Codec) decodeJSON(payload []byte, out []signals.Value, mark func(int)) 
 func parseTime(node any) (int64, error) {
 	switch n := node.(type) {
 	case json.Number:
-		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil && i > 0 {
-			// Whole numbers exactly: a double would round nanoseconds.
-			switch {
-			case i < 1e11:
-				return i * 1e9, nil
-			case i < 1e14:
-				return i * 1e6, nil
-			case i < 1e17:
-				return i * 1e3, nil
-			}
-			return i, nil
-		}
 		f, err := n.Float64()
-		if err != nil || f <= 0 || math.IsInf(f, 0) {
+		if err != nil || f <= 0 || f >= 9.2e18 {
 			return 0, fmt.Errorf("%s is not a time stamp", Quote(string(n)))
 		}
+		unit := int64(1) // nanoseconds
 		switch {
 		case f < 1e11:
-			return int64(f * 1e9), nil
+			unit = 1e9
 		case f < 1e14:
-			return int64(f * 1e6), nil
+			unit = 1e6
 		case f < 1e17:
-			return int64(f * 1e3), nil
-		case f < 9.2e18:
-			return int64(f), nil
+			unit = 1e3
 		}
-		return 0, fmt.Errorf("%s is beyond any time stamp", Quote(string(n)))
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			return i * unit, nil // whole numbers exactly: a double would round nanoseconds
+		}
+		return int64(f * float64(unit)), nil
 	case string:
 		if t, err := time.Parse(time.RFC3339Nano, n); err == nil {
 			return t.UnixNano(), nil
