@@ -122,7 +122,7 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 	// reloaded, it is logged and ignored.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	defer func() { signal.Stop(hup); close(hup) }()
 	fs, o := runFlags(stderr)
 	files, code := parseInterleaved(fs, args)
 	if code >= 0 {
