@@ -257,7 +257,10 @@ func (a *App) logAlarm(ev AlarmEvent) {
 	default:
 		e = a.log.Info()
 	}
-	e = e.Str("alarm", info.Path).Str("level", info.Level.String()).Str("event", ev.Kind.String()).Bool("acked", ev.Acked)
+	// The alarm's level has its own key: "level" is the log line's, and a
+	// second one would make a cleared error alarm read as ERR and a
+	// warning as WAR beside WRN.
+	e = e.Str("alarm", info.Path).Str("alarm_level", info.Level.String()).Str("event", ev.Kind.String()).Bool("acked", ev.Acked)
 	if ev.By != "" {
 		e = e.Str("user", ev.By)
 	}

@@ -1,6 +1,6 @@
 // Command runtime runs Metronome applications.
 //
-//	runtime run APP.yaml          run until SIGINT/SIGTERM
+//	runtime run [flags] APP.yaml  run until SIGINT/SIGTERM
 //	runtime validate APP.yaml...  check applications without running them
 //	runtime types [--json]        list the component types
 //	runtime types --markdown      rewrite the generated component docs
@@ -18,7 +18,8 @@ import (
 const usage = `usage: runtime <command> [flags] [args]
 
 Commands:
-  run APP.yaml           run an application until SIGINT or SIGTERM
+  run [flags] APP.yaml   run an application until SIGINT or SIGTERM (flags: --log-format,
+                         --log-level, --stop-timeout, --memory-limit, --lock-dir, --http)
   validate APP.yaml...   check applications; print every error and warning as file:line:col: message
   types [--json] [TYPE]  list the component types with their config keys, signals, parameters and alarms
   types --markdown       rewrite docs/components.md and the config tables of the component READMEs

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/metronome-rt/metronome/components/all"
+	"github.com/metronome-rt/metronome/internal/mqtttest"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/view"
 )
@@ -53,7 +54,7 @@ components:
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "run", "--log-format", "json", file)
-	var logs lockedBuffer
+	var logs mqtttest.LockedBuffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
