@@ -1,6 +1,6 @@
 package main
 
-//go:generate go run ../../runtime/configdoc ../../components
+//go:generate go run ../../runtime/configdoc ../../components ../../internal
 //go:generate go run . types --markdown --root ../..
 
 import (
