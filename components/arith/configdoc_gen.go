@@ -17,9 +17,9 @@ func (*ExpressionConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs 
 func (*MovingAverageConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
 
 var configFieldDocs = runtime.FieldDocs{
-	"AddConfig.Signs":             "`signs` has one character per input, + or -: \"+-\" is In1 - In2.",
-	"ExpressionConfig.Expression": "`expression` is the formula; see the package README for the language.",
-	"ExpressionConfig.Inputs":     "`inputs` are the names of the double inputs the formula reads.",
+	"AddConfig.Signs":             "`signs` has one sign, + or -, per input In1, In2, ... (1 to 64 of them): \"+-\" gives Out = In1 - In2.",
+	"ExpressionConfig.Expression": "`expression` is the formula: + - * / % ^, comparisons, && || !, ?:, functions, pi and e (see \"The formula language\" in the arith README).",
+	"ExpressionConfig.Inputs":     "`inputs` are the names of the formula's inputs, double signals, each used in the formula.",
 	"ExpressionConfig.Unit":       "`unit` is the engineering unit of Out.",
-	"MovingAverageConfig.Samples": "`samples` is the window length in ticks: the window lasts Samples/fs seconds.",
+	"MovingAverageConfig.Samples": "`samples` is the window's length in ticks, 1 to 1048576: the window lasts samples/fs seconds.",
 }

@@ -21,10 +21,10 @@ func (*TableScaleConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs 
 func (*TwoPointConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
 
 var configFieldDocs = runtime.FieldDocs{
-	"FOPDTConfig.MaxDeadTime":      "`max_dead_time` is the longest dead time L may be set to.",
+	"FOPDTConfig.MaxDeadTime":      "`max_dead_time` is the longest dead time the parameter L may take; it sizes a buffer of max_dead_time*fs samples.",
 	"PIDConfig.Action":             "`action` is reverse (error = SP - PV: the output rises when PV falls below SP, as in heating) or direct (error = PV - SP, as in cooling).",
-	"PIDConfig.AntiWindup":         "`anti_windup` is back_calculation, conditional or none.",
-	"TableScaleConfig.Extrapolate": "`extrapolate` extends the first and last segments beyond the table.",
-	"TableScaleConfig.Points":      "`points` are [in, out] pairs with strictly increasing inputs.",
-	"TwoPointConfig.Action":        "`action` is reverse (on below the setpoint: heating) or direct (on above it: cooling).",
+	"PIDConfig.AntiWindup":         "`anti_windup` is back_calculation (the integral tracks the limited output with time constant Tt), conditional (the integral stops while the output is limited in the error's direction) or none.",
+	"TableScaleConfig.Extrapolate": "`extrapolate` extends the first and last segments beyond the table; false holds the end values.",
+	"TableScaleConfig.Points":      "`points` are the table's [in, out] pairs, at least two, with strictly increasing inputs.",
+	"TwoPointConfig.Action":        "`action` is reverse (Out on below the setpoint, as in heating) or direct (on above it, as in cooling).",
 }

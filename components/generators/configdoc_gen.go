@@ -9,6 +9,6 @@ import "github.com/metronome-rt/metronome/runtime"
 func (*NoiseConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
 
 var configFieldDocs = runtime.FieldDocs{
-	"NoiseConfig.Distribution": "`distribution` is uniform or normal.",
+	"NoiseConfig.Distribution": "`distribution` is uniform (in Offset +- Amplitude) or normal (standard deviation Amplitude).",
 	"NoiseConfig.Seed":         "`seed` starts the pseudo-random sequence: the same seed gives the same values on every run, so a test or a simulation can be repeated.",
 }
