@@ -14,7 +14,7 @@ import (
 // the type itself so that it cannot drift from the code.
 type TypeDoc struct {
 	Name       string      `json:"name"`
-	Package    string      `json:"package,omitempty"` // import path of the config type's package
+	Package    string      `json:"package,omitempty"` // import path of the package that defines the type
 	Summary    string      `json:"summary"`
 	Doc        string      `json:"doc,omitempty"`
 	Example    string      `json:"example,omitempty"`
@@ -91,7 +91,7 @@ type AlarmDoc struct {
 // StandardMembers documents the signals and alarm every component has.
 func StandardMembers() TypeDoc {
 	d, _ := Describe(Define(Spec[struct{}]{Name: "Standard", Build: func(*Builder, *struct{}) (Component, error) { return nil, nil }}))
-	d.Name, d.Summary = "", "every component has these, besides its own"
+	d.Name, d.Package, d.Summary = "", "", "every component has these, besides its own"
 	return d
 }
 
@@ -100,7 +100,7 @@ func StandardMembers() TypeDoc {
 // alarms. Signals that depend on configuration (MQTT topics, for example)
 // appear only as the config keys that declare them.
 func Describe(t *Type) (TypeDoc, error) {
-	d := TypeDoc{Name: t.name, Package: t.configType.PkgPath(), Summary: t.summary, Doc: t.doc, Example: t.example}
+	d := TypeDoc{Name: t.name, Package: t.pkg, Summary: t.summary, Doc: t.doc, Example: t.example}
 	cfg := t.newConfig()
 	d.Config = configKeys(reflect.ValueOf(cfg).Elem(), "")
 	node := &Node{Name: "X", Path: "X", TypeName: t.name}

@@ -46,3 +46,25 @@ func TestDescribeTakesEachStructsOwnDocs(t *testing.T) {
 		t.Errorf("keys %v, want those of %v", got, want)
 	}
 }
+
+// Types defined while this package initialises, one through another
+// package's helper and one with a config struct of another package.
+var (
+	viaKit = blockkit.About{Name: "ViaKit", Summary: "s"}.Define(func(*runtime.Builder) runtime.Component { return nil })
+	shared = runtime.Define(runtime.Spec[blockkit.InputsConfig]{Name: "Shared", Build: func(*runtime.Builder, *blockkit.InputsConfig) (runtime.Component, error) { return nil, nil }})
+)
+
+// TestTypeKnowsItsPackage: a type belongs to the package that defines it,
+// where its README is, whoever declares its config or helps define it.
+func TestTypeKnowsItsPackage(t *testing.T) {
+	const want = "github.com/metronome-rt/metronome/runtime_test"
+	for _, typ := range []*runtime.Type{viaKit, shared} {
+		d, _ := runtime.Describe(typ)
+		if typ.Package() != want || d.Package != want {
+			t.Errorf("%s: package %q, described as %q; want %q", typ.Name(), typ.Package(), d.Package, want)
+		}
+	}
+	if p := runtime.StandardMembers().Package; p != "" {
+		t.Errorf("the standard members belong to no package, got %q", p)
+	}
+}
