@@ -96,14 +96,15 @@ func StandardMembers() TypeDoc {
 }
 
 // Describe builds an instance of t with its default config (without
-// validating it) and reports its config keys, signals, parameters and
-// alarms. Signals that depend on configuration (MQTT topics, for example)
-// appear only as the config keys that declare them.
+// validating it) at the default rate, as a component that sets neither,
+// and reports its config keys, signals, parameters and alarms. Signals
+// that depend on configuration (MQTT topics, for example) appear only as
+// the config keys that declare them.
 func Describe(t *Type) (TypeDoc, error) {
 	d := TypeDoc{Name: t.name, Package: t.pkg, Summary: t.summary, Doc: t.doc, Example: t.example}
 	cfg := t.newConfig()
 	d.Config = configKeys(reflect.ValueOf(cfg).Elem(), "")
-	node := &Node{Name: "X", Path: "X", TypeName: t.name}
+	node := &Node{Name: "X", Path: "X", TypeName: t.name, Rate: defaultRate()}
 	b := &Builder{node: node, path: "X"}
 	std := t.name == "Standard"
 	if std {

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/metronome-rt/metronome/internal/blockkit"
@@ -66,5 +67,21 @@ func TestTypeKnowsItsPackage(t *testing.T) {
 	}
 	if p := runtime.StandardMembers().Package; p != "" {
 		t.Errorf("the standard members belong to no package, got %q", p)
+	}
+}
+
+// TestDescribeBuildsAtTheDefaultRate: a type whose build needs a rate (a
+// controller's dt) is described as a component that sets no fs gets it,
+// not reported as depending on its configuration.
+func TestDescribeBuildsAtTheDefaultRate(t *testing.T) {
+	typ := runtime.Define(runtime.Spec[struct{}]{Name: "NeedsRate", Build: func(b *runtime.Builder, _ *struct{}) (runtime.Component, error) {
+		if b.Rate().FS != runtime.DefaultFS {
+			return nil, fmt.Errorf("want the default rate, got %v Hz", b.Rate().FS)
+		}
+		return nil, nil
+	}})
+	d, err := runtime.Describe(typ)
+	if err != nil || d.Note != "" {
+		t.Errorf("error %v, note %q", err, d.Note)
 	}
 }

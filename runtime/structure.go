@@ -70,7 +70,7 @@ func (l *loader) structure(d *decoder, root *yaml.Node) bool {
 		}
 	}
 	app.Name = af.Application
-	def := Rate{FS: DefaultFS, Priority: scheduler.Normal, Group: DefaultGroup}
+	def := defaultRate()
 	l.applyRate(d, root, "", &def, af.FS, af.Priority, af.Group, af.Overrun)
 	if len(af.Components) == 0 {
 		switch at := valueAt(root, "components"); {
