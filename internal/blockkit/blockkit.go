@@ -17,8 +17,7 @@ const MaxInputs = 64
 
 // InputsConfig sets how many inputs a block over N inputs has.
 type InputsConfig struct {
-	// Inputs is the number of inputs, 2 to 64; the type's description
-	// says how they are named.
+	// Inputs is how many inputs the block has, 2 to 64.
 	Inputs int `yaml:"inputs"`
 }
 

@@ -13,7 +13,7 @@ func (*InputsConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
 func (*TypeConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
 
 var configFieldDocs = runtime.FieldDocs{
-	"InputsConfig.Inputs": "`inputs` is the number of inputs, 2 to 64; the type's description says how they are named.",
+	"InputsConfig.Inputs": "`inputs` is how many inputs the block has, 2 to 64.",
 	"TypeConfig.Type":     "`type` is the type of the value: double, int, uint, bool or string (CDP's names, such as float, are accepted too).",
 	"TypeConfig.Unit":     "`unit` is the engineering unit of the value, shown on the signals and the parameter that carry it.",
 }
