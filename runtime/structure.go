@@ -71,7 +71,7 @@ func (l *loader) structure(d *decoder, root *yaml.Node) bool {
 	}
 	app.Name = af.Application
 	app.View = l.viewConfig(d, root, af.View)
-	def := Rate{FS: DefaultFS, Priority: scheduler.Normal, Group: DefaultGroup}
+	def := defaultRate()
 	l.applyRate(d, root, "", &def, af.FS, af.Priority, af.Group, af.Overrun)
 	if len(af.Components) == 0 {
 		switch at := valueAt(root, "components"); {

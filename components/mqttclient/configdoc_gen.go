@@ -8,6 +8,38 @@ import "github.com/metronome-rt/metronome/runtime"
 // description of each key for `runtime types` and the generated docs.
 func (*Config) FieldDocs() runtime.FieldDocs { return configFieldDocs }
 
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*Payload) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*PublishTopic) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*Publisher) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*QueueConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*StatusConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*SubscribeTopic) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*TLSConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*Value) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
 var configFieldDocs = runtime.FieldDocs{
 	"Config.CleanStart":            "`clean_start` discards any session the broker holds for `client_id` on the first connection of this run.",
 	"Config.ClientID":              "`client_id` identifies the session at the broker. Empty: derived from the host name and the component's path, so it is the same on every start of this component on this machine (CDP ClientID).",
