@@ -137,9 +137,7 @@ func TestTypesPrintsKeyDescriptions(t *testing.T) {
 // brokenExamples are examples known not to validate, in files another
 // change has to fix, with why; the test fails once one of them validates,
 // so that the entry is removed.
-var brokenExamples = map[string]string{
-	"components/mqttclient/README.md:26": "it routes from Plant.Ctrl.Out and Plant.Logic.PumpOn, components the example does not define",
-}
+var brokenExamples = map[string]string{}
 
 // fragmentMark, on the line before a ```yaml fence, marks a block that is
 // deliberately not a whole application or component entry (a piece of
