@@ -1241,7 +1241,7 @@ func (s *Server) processPubcomp(cl *Client, pk packets.Packet) error {
 func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 	pk = s.hooks.OnSubscribe(cl, pk)
 	code := packets.CodeSuccess
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); ok {
+	if clientPacketIDInUse(cl, pk.PacketID) { // METRONOME: see clientPacketIDInUse
 		code = packets.ErrPacketIdentifierInUse
 	}
 
@@ -1250,6 +1250,10 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 	for i, sub := range pk.Filters {
 		if code != packets.CodeSuccess {
 			reasonCodes[i] = code.Code // NB 3.9.3 Non-normative 0x91
+			if cl.Properties.ProtocolVersion < 5 {
+				// METRONOME: MQTT 3.1.1 has no 0x91; its only failure code is 0x80.
+				reasonCodes[i] = packets.ErrUnspecifiedError.Code
+			}
 			continue
 		} else if !IsValidFilter(sub.Filter, false) {
 			reasonCodes[i] = packets.ErrTopicFilterInvalid.Code
@@ -1312,10 +1316,25 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 	return nil
 }
 
+// clientPacketIDInUse reports whether id is taken by one of the client's
+// own unfinished flows: a QoS 2 PUBLISH from the client awaiting its
+// PUBREL, held in the in-flight table as a Pubrec.
+//
+// METRONOME: mochi refused a SUBSCRIBE or UNSUBSCRIBE whose packet ID was
+// anywhere in the client's in-flight table, which also holds the messages
+// the broker sends the client. Client and broker number their packets
+// independently, both from 1, so a client that resubscribed on resuming a
+// session with messages queued was refused (0x91, even to MQTT 3.1.1
+// clients, which have no such code) and stopped receiving.
+func clientPacketIDInUse(cl *Client, id uint16) bool {
+	pk, ok := cl.State.Inflight.Get(id)
+	return ok && pk.FixedHeader.Type == packets.Pubrec
+}
+
 // processUnsubscribe processes an unsubscribe packet.
 func (s *Server) processUnsubscribe(cl *Client, pk packets.Packet) error {
 	code := packets.CodeSuccess
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); ok {
+	if clientPacketIDInUse(cl, pk.PacketID) { // METRONOME: see clientPacketIDInUse
 		code = packets.ErrPacketIdentifierInUse
 	}
 
