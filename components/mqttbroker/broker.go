@@ -26,7 +26,6 @@ type Broker struct {
 	lns   []*listener
 	auth  *authHook
 	stats *statsHook
-	order *orderHook
 	ids   *idHook
 	store *fileStore
 
@@ -118,17 +117,15 @@ func (b *Broker) Start(ctx context.Context) error {
 	})
 	b.auth = newAuthHook(&b.cfg, accounts)
 	b.stats = &statsHook{}
-	b.order = newOrderHook()
-	b.order.srv = b.srv
 	b.ids = &idHook{srv: b.srv}
-	hooks := []mqtt.Hook{b.auth, b.stats, b.order, b.ids, &expiryHook{srv: b.srv}, &connackHook{aliasMax: caps.TopicAliasMaximum, maxPacket: caps.MaximumPacketSize}}
+	hooks := []mqtt.Hook{b.auth, b.stats, b.ids, &expiryHook{srv: b.srv}, &connackHook{aliasMax: caps.TopicAliasMaximum, maxPacket: caps.MaximumPacketSize}}
 	if p := b.cfg.Persistence; p != nil {
 		st, err := openStore(p.Dir, p.SyncInterval)
 		if err != nil {
 			return err
 		}
 		b.store = st
-		hooks = append(hooks, &storeHook{st: st, order: b.order, log: b.log})
+		hooks = append(hooks, newStoreHook(st, b.auth, b.log))
 	}
 	for _, h := range hooks {
 		if err := b.srv.AddHook(h, nil); err != nil {

@@ -328,6 +328,36 @@ func (cl *Client) ResendInflightMessages(force bool) error {
 	return nil
 }
 
+// resendInflight resends, in order, the messages of backlog still in
+// flight: the session's queue as it was when this connection took it over.
+//
+// METRONOME: mochi resent the whole in-flight table after the CONNACK,
+// while new messages for the client were already being written, so new
+// messages overtook the backlog, and those routed meanwhile went out twice.
+func (cl *Client) resendInflight(backlog []packets.Packet) error {
+	for _, tk := range backlog {
+		if _, ok := cl.State.Inflight.Get(tk.PacketID); !ok {
+			continue
+		}
+		if tk.FixedHeader.Type == packets.Publish {
+			tk.FixedHeader.Dup = true // [MQTT-3.3.1-1] [MQTT-3.3.1-3]
+		}
+
+		cl.ops.hooks.OnQosPublish(cl, tk, tk.Created, 0)
+		if err := cl.WritePacket(tk); err != nil {
+			return err
+		}
+
+		if tk.FixedHeader.Type == packets.Puback || tk.FixedHeader.Type == packets.Pubcomp {
+			if ok := cl.State.Inflight.Delete(tk.PacketID); ok {
+				cl.ops.hooks.OnQosComplete(cl, tk)
+				atomic.AddInt64(&cl.ops.info.Inflight, -1)
+			}
+		}
+	}
+	return nil
+}
+
 // ClearInflights deletes all inflight messages for the client, e.g. for a disconnected user with a clean session.
 func (cl *Client) ClearInflights() {
 	for _, tk := range cl.State.Inflight.GetAll(false) {

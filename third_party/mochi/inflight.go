@@ -13,9 +13,17 @@ import (
 )
 
 // Inflight is a map of InflightMessage keyed on packet id.
+//
+// METRONOME: it also remembers the order in which packets were added
+// (order, next) and GetAll returns them in that order. mochi sorted them by
+// uint16(Created in seconds) with an unstable sort, so a session's queued
+// messages were resent in random order whenever several were queued within
+// one second, and after a restart.
 type Inflight struct {
 	sync.RWMutex
 	internal            map[uint16]packets.Packet // internal contains the inflight packets
+	order               map[uint16]uint64         // METRONOME: when each packet was added
+	next                uint64                    // METRONOME: the next packet's place in order
 	receiveQuota        int32                     // remaining inbound qos quota for flow control
 	sendQuota           int32                     // remaining outbound qos quota for flow control
 	maximumReceiveQuota int32                     // maximum allowed receive quota
@@ -26,6 +34,7 @@ type Inflight struct {
 func NewInflights() *Inflight {
 	return &Inflight{
 		internal: map[uint16]packets.Packet{},
+		order:    map[uint16]uint64{},
 	}
 }
 
@@ -36,6 +45,10 @@ func (i *Inflight) Set(m packets.Packet) bool {
 
 	_, ok := i.internal[m.PacketID]
 	i.internal[m.PacketID] = m
+	if !ok { // METRONOME: a new packet goes last; an updated one keeps its place
+		i.order[m.PacketID] = i.next
+		i.next++
+	}
 	return !ok
 }
 
@@ -66,7 +79,9 @@ func (i *Inflight) Clone() *Inflight {
 	defer i.RUnlock()
 	for k, v := range i.internal {
 		c.internal[k] = v
+		c.order[k] = i.order[k]
 	}
+	c.next = i.next
 	return c
 }
 
@@ -82,8 +97,8 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 		}
 	}
 
-	sort.Slice(m, func(i, j int) bool {
-		return uint16(m[i].Created) < uint16(m[j].Created)
+	sort.Slice(m, func(a, b int) bool { // METRONOME: in the order they were added
+		return i.order[m[a].PacketID] < i.order[m[b].PacketID]
 	})
 
 	return m
@@ -93,9 +108,8 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 // This typically occurs when the quota has been exhausted, and we need to wait until new quota
 // is free to continue sending.
 func (i *Inflight) NextImmediate() (packets.Packet, bool) {
-	i.RLock()
-	defer i.RUnlock()
-
+	// METRONOME: no read lock of its own; GetAll takes it. mochi locked
+	// twice, which deadlocks when a writer queues between the two.
 	m := i.GetAll(true)
 	if len(m) > 0 {
 		return m[0], true
@@ -111,6 +125,7 @@ func (i *Inflight) Delete(id uint16) bool {
 
 	_, ok := i.internal[id]
 	delete(i.internal, id)
+	delete(i.order, id)
 
 	return ok
 }

@@ -6,6 +6,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -15,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -144,6 +146,12 @@ type Server struct {
 	Log          *slog.Logger         // minimal no-alloc logger
 	hooks        *Hooks               // hooks contains hooks for extra functionality such as auth and persistent storage
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
+
+	// METRONOME: sessions is held for writing while a client ID's session
+	// passes from its old connection to a new one, and for reading while
+	// messages are routed to clients. Without it a message routed to the
+	// old connection during the handover was left behind with it and lost.
+	sessions sync.RWMutex
 }
 
 // loop contains interval tickers for the system events loop.
@@ -407,7 +415,10 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	defer s.Listeners.ClientsWg.Done()
 	s.Listeners.ClientsWg.Add(1)
 
-	go cl.WriteLoop()
+	// METRONOME: the write loop, which sends the messages routed to the
+	// client, starts only after the CONNACK and the session's backlog have
+	// been written (below), so that a resumed session gets its queued
+	// messages first, in order, and nothing is sent before the CONNACK.
 	defer cl.Stop(nil)
 
 	pk, err := s.readConnectionPacket(cl)
@@ -454,8 +465,22 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 
 	s.hooks.OnSessionEstablish(cl, pk)
 
+	// METRONOME: the session passes to the new connection while no message
+	// is being routed (see Server.sessions); the old connection is closed
+	// first, outside the lock, since that may wait on the network. The
+	// messages queued at that moment are the backlog, resent before
+	// anything routed to the client later.
+	if existing, ok := s.Clients.Get(cl.ID); ok {
+		_ = s.DisconnectClient(existing, packets.ErrSessionTakenOver)
+	}
+	s.sessions.Lock()
 	sessionPresent := s.inheritClientSession(pk, cl)
+	var backlog []packets.Packet
+	if sessionPresent {
+		backlog = cl.State.Inflight.GetAll(false)
+	}
 	s.Clients.Add(cl) // [MQTT-4.1.0-1]
+	s.sessions.Unlock()
 
 	err = s.SendConnack(cl, code, sessionPresent, nil) // [MQTT-3.1.4-5] [MQTT-3.2.0-1] [MQTT-3.2.0-2] &[MQTT-3.14.0-1]
 	if err != nil {
@@ -465,11 +490,12 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	s.loop.willDelayed.Delete(cl.ID) // [MQTT-3.1.3-9]
 
 	if sessionPresent {
-		err = cl.ResendInflightMessages(true)
+		err = cl.resendInflight(backlog)
 		if err != nil {
 			return fmt.Errorf("resend inflight: %w", err)
 		}
 	}
+	go cl.WriteLoop()
 
 	s.hooks.OnSessionEstablished(cl, pk)
 
@@ -559,10 +585,16 @@ func (s *Server) validateConnect(cl *Client, pk packets.Packet) packets.Code {
 // inheritClientSession inherits the state of an existing client sharing the same
 // connection ID. If clean is true, the state of any previously existing client
 // session is abandoned.
+//
+// METRONOME: a session belongs to the user who made it. A client that
+// logs in as another user with the same client ID gets a fresh session
+// (the old one is discarded, as with clean start); mochi handed it the
+// other user's subscriptions and queued messages, bypassing the ACL.
 func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
 	if existing, ok := s.Clients.Get(cl.ID); ok {
-		_ = s.DisconnectClient(existing, packets.ErrSessionTakenOver)                                   // [MQTT-3.1.4-3]
-		if pk.Connect.Clean || (existing.Properties.Clean && existing.Properties.ProtocolVersion < 5) { // [MQTT-3.1.2-4] [MQTT-3.1.4-4]
+		_ = s.DisconnectClient(existing, packets.ErrSessionTakenOver) // [MQTT-3.1.4-3]
+		otherUser := !bytes.Equal(existing.Properties.Username, cl.Properties.Username)
+		if pk.Connect.Clean || otherUser || (existing.Properties.Clean && existing.Properties.ProtocolVersion < 5) { // [MQTT-3.1.2-4] [MQTT-3.1.4-4]
 			s.UnsubscribeClient(existing)
 			existing.ClearInflights()
 			existing.State.isTakenOver.Store(true) // only set isTakenOver after unsubscribe has occurred
@@ -944,6 +976,14 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		ack = s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, packets.CodeSuccess) // [MQTT-3.3.4-1] [MQTT-4.3.3-8]
 	}
 
+	// METRONOME: the message is routed, and so queued and stored by the
+	// storage hooks, before it is acknowledged: once the publisher has its
+	// PUBACK (or PUBREC) it will not send the message again, so the broker
+	// must hold it by then. mochi acknowledged first and routed after, and
+	// a crash in between lost an acknowledged message.
+	s.publishToSubscribers(pk)
+	s.hooks.OnPublished(cl, pk)
+
 	if ok := cl.State.Inflight.Set(ack); ok {
 		atomic.AddInt64(&s.Info.Inflight, 1)
 		s.hooks.OnQosPublish(cl, ack, ack.Created, 0)
@@ -961,9 +1001,6 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		cl.State.Inflight.IncreaseReceiveQuota()
 		s.hooks.OnQosComplete(cl, ack)
 	}
-
-	s.publishToSubscribers(pk)
-	s.hooks.OnPublished(cl, pk)
 
 	return nil
 }
@@ -1011,6 +1048,8 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 		inlineSubscription.Handler(s.inlineClient, inlineSubscription.Subscription, pk)
 	}
 
+	s.sessions.RLock() // METRONOME: see Server.sessions
+	defer s.sessions.RUnlock()
 	for id, subs := range subscribers.Subscriptions {
 		if cl, ok := s.Clients.Get(id); ok {
 			_, err := s.publishToClient(cl, subs, pk)
@@ -1123,6 +1162,8 @@ func (s *Server) publishRetainedToClient(cl *Client, sub packets.Subscription, e
 	}
 
 	sub.FwdRetainedFlag = true
+	s.sessions.RLock() // METRONOME: see Server.sessions
+	defer s.sessions.RUnlock()
 	for _, pkv := range s.Topics.Messages(sub.Filter) { // [MQTT-3.8.4-4]
 		_, err := s.publishToClient(cl, sub, pkv)
 		if err != nil {
