@@ -118,7 +118,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.auth = newAuthHook(&b.cfg, accounts)
 	b.stats = &statsHook{}
 	b.ids = &idHook{srv: b.srv}
-	hooks := []mqtt.Hook{b.auth, b.stats, b.ids, &expiryHook{srv: b.srv}, &connackHook{aliasMax: caps.TopicAliasMaximum, maxPacket: caps.MaximumPacketSize}}
+	hooks := []mqtt.Hook{&aliasHook{max: caps.TopicAliasMaximum}, b.auth, b.stats, b.ids, &expiryHook{srv: b.srv}, &connackHook{aliasMax: caps.TopicAliasMaximum, maxPacket: caps.MaximumPacketSize}}
 	if p := b.cfg.Persistence; p != nil {
 		st, err := openStore(p.Dir, p.SyncInterval)
 		if err != nil {

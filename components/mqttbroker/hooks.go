@@ -1,6 +1,7 @@
 package mqttbroker
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,4 +195,40 @@ func (h *expiryHook) Provides(b byte) bool { return b == mqtt.OnClientExpired }
 func (h *expiryHook) OnClientExpired(cl *mqtt.Client) {
 	h.srv.UnsubscribeClient(cl)
 	cl.ClearInflights()
+}
+
+// aliasHook puts the topic back into an MQTT 5 PUBLISH that names it only
+// by a topic alias, before mochi checks the ACL. mochi checks the ACL on
+// the topic as sent and resolves the alias afterwards, so under any rule
+// narrower than "#" a publish by alias was refused (0x87) although its
+// topic was allowed. An alias the client never set is a protocol error
+// (MQTT 5, 3.3.2.3.4): the connection is closed.
+type aliasHook struct {
+	mqtt.HookBase
+	max uint16
+}
+
+// ID names the hook in mochi's logs.
+func (h *aliasHook) ID() string { return "metronome-topic-alias" }
+
+// Provides tells mochi which callbacks this hook implements.
+func (h *aliasHook) Provides(b byte) bool { return b == mqtt.OnPacketRead }
+
+// OnPacketRead resolves a PUBLISH's topic alias.
+func (h *aliasHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type != packets.Publish || pk.TopicName != "" || !pk.Properties.TopicAliasFlag {
+		return pk, nil
+	}
+	alias := pk.Properties.TopicAlias
+	if alias == 0 || alias > h.max {
+		return pk, nil // mochi refuses it as an invalid alias
+	}
+	// Set with an empty topic returns the topic the alias stands for.
+	topic := cl.State.TopicAliases.Inbound.Set(alias, "")
+	if topic == "" {
+		// mochi closes the connection only for ErrRejectPacket.
+		return pk, fmt.Errorf("%w: topic alias %d was never set", packets.ErrRejectPacket, alias)
+	}
+	pk.TopicName = topic
+	return pk, nil
 }

@@ -209,3 +209,41 @@ func TestMaxConnections(t *testing.T) {
 	good := newGoodClient(t, b.Addrs()[0])
 	good.roundTrip(t)
 }
+
+// TestTopicAliasUnderANarrowACL: under a rule for x/# only, an MQTT 5
+// client publishes x/alias with topic alias 3, then a message with an
+// empty topic and alias 3. The second is x/alias too: it is allowed and
+// delivered (the ACL is checked on the topic the alias stands for).
+// mosquitto does the same.
+func TestTopicAliasUnderANarrowACL(t *testing.T) {
+	users := []refUser{{name: "dev", pass: "dev-pw", rules: []refRule{{"x/#", "readwrite"}}}}
+	forEachBroker(t, users, "", nil, func(t *testing.T, tg target) {
+		sub := mustDial(t, tg.addr, clientOpts{id: newID("asub"), user: "dev", pass: "dev-pw", clean: true})
+		sub.sub(t, "x/#", 1)
+		c := mustDial(t, tg.addr, clientOpts{id: newID("alias"), user: "dev", pass: "dev-pw", clean: true})
+		alias := uint16(3)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		for i, topic := range []string{"x/alias", ""} {
+			payload := fmt.Sprintf("via alias %d", i)
+			resp, err := c.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(payload), Properties: &paho.PublishProperties{TopicAlias: &alias}})
+			if err != nil {
+				t.Fatalf("publish %q with alias 3: %v (%+v)", topic, err, resp)
+			}
+			sub.expect(t, "x/alias", payload)
+		}
+	})
+}
+
+// TestUnknownTopicAliasClosesTheConnection: a PUBLISH with an empty topic
+// and an alias the client never set is a protocol error.
+func TestUnknownTopicAliasClosesTheConnection(t *testing.T) {
+	b := startBroker(t, openConfig())
+	good := newGoodClient(t, b.Addrs()[0])
+	// QoS 0 PUBLISH, empty topic, properties: topic alias (0x23) 5.
+	pub := []byte{0x30, 0x07, 0, 0, 3, 0x23, 0, 5, 'x'}
+	if _, closed := sendRaw(t, b.Addrs()[0], connectV5, pub); !closed {
+		t.Fatal("a publish by an unknown topic alias did not close the connection")
+	}
+	good.roundTrip(t)
+}
