@@ -23,6 +23,7 @@ type Broker struct {
 	log zerolog.Logger
 
 	srv   *mqtt.Server
+	logs  *sampledLog // warnings clients can cause, sampled
 	lns   []*listener
 	auth  *authHook
 	stats *statsHook
@@ -66,6 +67,7 @@ type Stats struct {
 	Subscriptions int64  // subscriptions held
 	Malformed     uint64 // connections closed for a malformed or oversized packet
 	AuthFailures  uint64 // CONNECTs refused for bad credentials
+	AuthThrottled uint64 // CONNECTs refused unchecked: login backoff after failures, or too many logins waiting
 	ACLDenied     uint64 // publishes, subscriptions and deliveries refused by the ACL
 	ListenersDown int    // configured listeners not accepting connections
 	Connections   int64  // open client sockets, including those not yet connected
@@ -80,11 +82,12 @@ func NewBroker(cfg Config, log zerolog.Logger) *Broker {
 }
 
 // Start loads credentials and persisted state, opens the listeners and
-// starts serving. A listener that cannot open is logged, reported by
-// ListenerFailures and retried every listener_retry; it does not fail
-// Start, so one taken port does not stop the application. Unreadable
-// password files or persistence directories do fail Start: the broker
-// would run without its configured security or state.
+// starts serving. A listener that cannot open fails Start, naming the
+// listener, its address and the system's error, unless it is marked
+// optional: then it is logged, reported by ListenerFailures and retried
+// every listener_retry while the others serve. Unreadable password files
+// or persistence directories fail Start too: the broker would run without
+// its configured security or state.
 func (b *Broker) Start(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -95,6 +98,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	b.logs = newSampledLog(b.log, logEvery)
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClients = math.MaxInt64
 	if b.cfg.MaxClients > 0 {
@@ -112,10 +116,10 @@ func (b *Broker) Start(ctx context.Context) error {
 		Capabilities:             caps,
 		ClientNetWriteBufferSize: b.cfg.WriteBufferSize,
 		ClientNetReadBufferSize:  b.cfg.ReadBufferSize,
-		Logger:                   slog.New(newSlogHandler(b.log)),
+		Logger:                   slog.New(newSlogHandler(b.log, b.logs)),
 		SysTopicResendInterval:   int64(max(1, b.cfg.SysInterval.Seconds())),
 	})
-	b.auth = newAuthHook(&b.cfg, accounts)
+	b.auth = newAuthHook(&b.cfg, accounts, b.logs)
 	b.stats = &statsHook{}
 	b.ids = &idHook{srv: b.srv}
 	hooks := []mqtt.Hook{&aliasHook{max: caps.TopicAliasMaximum}, b.auth, b.stats, b.ids, &expiryHook{srv: b.srv}, &connackHook{aliasMax: caps.TopicAliasMaximum, maxPacket: caps.MaximumPacketSize}}
@@ -136,16 +140,24 @@ func (b *Broker) Start(ctx context.Context) error {
 	for i, lc := range b.cfg.Listeners {
 		l := newListener(b, i, lc, b.cfg.ListenerRetry)
 		if err := l.open(); err != nil {
+			if !lc.Optional {
+				b.closeListeners()
+				b.closeStore()
+				return fmt.Errorf("listener %s (listeners[%d]) on %s: %w (mark it optional: true to start without it)", l.id, i, l.addr, err)
+			}
 			l.fail(err)
 		}
 		if err := b.srv.AddListener(l); err != nil {
+			l.Close(func(string) {})
 			b.closeListeners()
 			b.closeStore()
 			return err
 		}
 		b.lns = append(b.lns, l)
 	}
+	b.auth.hasher.start()
 	if err := b.srv.Serve(); err != nil {
+		b.auth.hasher.close()
 		b.closeListeners()
 		b.closeStore()
 		return fmt.Errorf("start broker: %w", err)
@@ -212,6 +224,7 @@ func (b *Broker) Stats() Stats {
 	s.Dropped = b.stats.publishDropped.Load() + b.stats.qosDropped.Load() + uint64(atomic.LoadInt64(&in.InflightDropped))
 	s.Malformed = b.guard.malformed.Load() + b.guard.tooLarge.Load()
 	s.AuthFailures = b.auth.authFailures.Load()
+	s.AuthThrottled = b.auth.throttled.Load()
 	s.ACLDenied = b.auth.aclDenied.Load()
 	_, s.ListenersDown = b.firstFailure()
 	s.Connections = b.conns.Load()
@@ -251,9 +264,11 @@ func (b *Broker) Stop(ctx context.Context) error {
 		err = fmt.Errorf("broker close did not finish before the stop deadline; client connections closed by force: %w", ctx.Err())
 		b.log.Warn().Err(err).Msg("broker stop")
 	}
+	b.auth.hasher.close()
 	if serr := b.closeStore(); serr != nil {
 		err = errors.Join(err, fmt.Errorf("persistence: %w", serr))
 	}
+	b.logs.flush()
 	b.log.Info().Msg("broker stopped")
 	return err
 }

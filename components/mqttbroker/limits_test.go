@@ -110,7 +110,7 @@ func TestProbeBeforeConnectIsNotAWarning(t *testing.T) {
 
 func TestSlogHandlerLevels(t *testing.T) {
 	var buf syncBuf
-	h := newSlogHandler(zerolog.New(&buf).Level(zerolog.InfoLevel))
+	h := newSlogHandler(zerolog.New(&buf).Level(zerolog.InfoLevel), nil)
 	log := slog.New(h).With("listener", "t1")
 	log.Warn("", "error", fmt.Errorf("read connection: %w", io.EOF))
 	log.Warn("client store quota reached", "client", "c")
