@@ -64,7 +64,7 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("log-format", "console", "log format: console (for people) or json (for log collectors)")
 	level := fs.String("log-level", "info", "lowest level logged: trace, debug, info, warn, error")
 	stopTimeout := fs.Duration("stop-timeout", 10*time.Second, "how long components may take to stop")
-	memLimit := fs.String("memory-limit", "auto", "heap the process may grow to before the garbage collector runs (512MiB, 1GiB; auto: a quarter of the memory, 64MiB to 1GiB; 0: Go's default collector). Collecting rarely keeps ticks on time under load; GOGC or GOMEMLIMIT in the environment win")
+	memLimit := fs.String("memory-limit", "auto", "heap the process may grow to before the garbage collector runs; resident memory settles near it under load (512MiB, 1GiB; auto: a quarter of the memory, or of the container's limit, 64MiB to 256MiB; 0: Go's default collector). Collecting rarely keeps ticks on time under load; raise it if the application holds much data (large broker queues), since live data near the limit makes the collector run constantly; GOGC or GOMEMLIMIT in the environment win")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}

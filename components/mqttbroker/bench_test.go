@@ -215,8 +215,8 @@ func BenchmarkAuthGuessersTickLateness(b *testing.B) {
 				}
 				br.auth.hasher.inline = v.inline
 				ctx, cancel := context.WithTimeout(context.Background(), each)
-				done := make(chan scheduler.Histogram, 1)
-				go func() { done <- lateness1kHz(ctx) }()
+				done := make(chan tickLateness, 1)
+				go func() { done <- lateness1kHz(ctx, scheduler.Normal) }()
 				var wg sync.WaitGroup
 				for g := 0; g < v.guessers; g++ {
 					wg.Add(1)
@@ -228,12 +228,12 @@ func BenchmarkAuthGuessersTickLateness(b *testing.B) {
 						}
 					}(g)
 				}
-				hist := <-done
+				late := <-done
 				cancel()
 				wg.Wait()
 				checked[v.name] += br.auth.hasher.hashes.Load()
 				_ = br.Stop(context.Background())
-				results[v.name] = append(results[v.name], latenessOf(&hist))
+				results[v.name] = append(results[v.name], late)
 			}
 		}
 	}

@@ -35,7 +35,8 @@ func TestMain(m *testing.M) {
 const childGCEnv = "METRONOME_BROKER_TEST_GC"
 
 // childTickEnv, when set in a child, runs a 1 kHz rate group beside the
-// broker; its lateness is printed as JSON when stdin closes.
+// broker at that priority (low, normal or high); its lateness is printed
+// as JSON when stdin closes.
 const childTickEnv = "METRONOME_BROKER_TEST_TICK"
 
 // serveChild starts a broker, prints its address and serves until stdin
@@ -64,17 +65,22 @@ func serveChild(js string) int {
 		return 1
 	}
 	fmt.Println(b.Addrs()[0])
-	var late chan scheduler.Histogram
+	var late chan tickLateness
 	ctx, stopTick := context.WithCancel(context.Background())
-	if os.Getenv(childTickEnv) != "" {
-		late = make(chan scheduler.Histogram, 1)
-		go func() { late <- lateness1kHz(ctx) }()
+	defer stopTick()
+	if p := os.Getenv(childTickEnv); p != "" {
+		prio, err := scheduler.ParsePriority(p)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child tick:", err)
+			return 2
+		}
+		late = make(chan tickLateness, 1)
+		go func() { late <- lateness1kHz(ctx, prio) }()
 	}
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	stopTick()
 	if late != nil {
-		h := <-late
-		_ = json.NewEncoder(os.Stdout).Encode(latenessOf(&h))
+		_ = json.NewEncoder(os.Stdout).Encode(<-late)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -221,17 +227,20 @@ func TestAcknowledgedMessagesSurviveSIGKILL(t *testing.T) {
 	}
 }
 
-// lateness1kHz runs a 1 kHz rate group on the real clock, as an
-// application's would, until ctx ends, and returns its wake-up lateness.
-func lateness1kHz(ctx context.Context) scheduler.Histogram {
+// lateness1kHz runs a 1 kHz rate group on the real clock at the given
+// priority, as an application's would, until ctx ends, and returns its
+// wake-up lateness.
+func lateness1kHz(ctx context.Context, prio scheduler.Priority) tickLateness {
 	s := scheduler.New(scheduler.Options{})
-	g := s.Group("fast", scheduler.Normal)
+	g := s.Group("fast", prio)
 	g.Add(scheduler.TaskFunc(func(scheduler.Tick) {}), time.Millisecond, scheduler.OverrunPolicy{})
 	g.Stats().Lateness.SetSpan(24 * time.Hour)
 	_ = s.Run(ctx)
 	var h scheduler.Histogram
 	g.Stats().Lateness.Snapshot(&h)
-	return h
+	r := latenessOf(&h)
+	r.RealTime = g.Stats().Bind.RealTime
+	return r
 }
 
 // tickLateness is the summary of a rate group's lateness, in µs.
@@ -241,6 +250,8 @@ type tickLateness struct {
 	P99   float64 `json:"p99_us"`
 	P999  float64 `json:"p999_us"`
 	Max   float64 `json:"max_us"`
+	// RealTime says whether the rate group's thread got SCHED_FIFO.
+	RealTime bool `json:"realtime"`
 }
 
 func latenessOf(h *scheduler.Histogram) tickLateness {
