@@ -75,6 +75,7 @@ type clientOpts struct {
 	tls            *tls.Config
 	conn           net.Conn
 	will           *willOpt
+	receiveMax     uint16 // announced Receive Maximum (0: none, as paho's default)
 }
 
 type willOpt struct{ topic, payload string }
@@ -115,9 +116,16 @@ func dial(t testing.TB, addr string, o clientOpts) (*client, *paho.Connack, erro
 	if o.will != nil {
 		cp.WillMessage = &paho.WillMessage{Topic: o.will.topic, Payload: []byte(o.will.payload), QoS: 1}
 	}
+	if o.expiry > 0 || o.receiveMax > 0 {
+		cp.Properties = &paho.ConnectProperties{}
+	}
 	if o.expiry > 0 {
 		e := o.expiry
-		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &e}
+		cp.Properties.SessionExpiryInterval = &e
+	}
+	if o.receiveMax > 0 {
+		rm := o.receiveMax
+		cp.Properties.ReceiveMaximum = &rm
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()

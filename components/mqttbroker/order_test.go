@@ -213,9 +213,18 @@ func TestResumeKeepsPublishOrder(t *testing.T) {
 // case, the broker restarts first, state on disk, while the traffic goes
 // on). Every acknowledged message arrives, in publish order; duplicates are
 // counted and allowed only for messages whose acknowledgement was lost.
+//
+// The subscriber also runs announcing a Receive Maximum of 64, as
+// Metronome's MQTT client does, so that the broker must hold messages back
+// and send them as acknowledgements come in.
 func TestResumeDrill(t *testing.T) {
-	for _, restart := range []bool{false, true} {
-		t.Run(map[bool]string{false: "resume", true: "restart"}[restart], func(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		restart    bool
+		receiveMax uint16
+	}{{"resume", false, 0}, {"restart", true, 0}, {"resume/receive_maximum=64", false, 64}, {"restart/receive_maximum=64", true, 64}} {
+		restart := tc.restart
+		t.Run(tc.name, func(t *testing.T) {
 			cfg := openConfig()
 			cfg.Persistence = &PersistenceConfig{Dir: t.TempDir(), SyncInterval: 100 * time.Millisecond}
 			b := NewBroker(cfg, testLogger(t))
@@ -233,7 +242,7 @@ func TestResumeDrill(t *testing.T) {
 			})
 			addr := b.Addrs()[0]
 			const id = "drill-sub"
-			sub := mustDial(t, addr, clientOpts{id: id, clean: true, expiry: 3600})
+			sub := mustDial(t, addr, clientOpts{id: id, clean: true, expiry: 3600, receiveMax: tc.receiveMax})
 			sub.sub(t, "d/#", 1)
 			if err := sub.Disconnect(&paho.Disconnect{}); err != nil {
 				t.Fatal(err)
@@ -260,7 +269,7 @@ func TestResumeDrill(t *testing.T) {
 				mu.Unlock()
 				waitFor(t, "live traffic after the restart", func() bool { return pub.acked() >= 1300 })
 			}
-			sub, ca, err := dial(t, addr, clientOpts{id: id, expiry: 3600})
+			sub, ca, err := dial(t, addr, clientOpts{id: id, expiry: 3600, receiveMax: tc.receiveMax})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,5 +284,76 @@ func TestResumeDrill(t *testing.T) {
 			oc.drain(t, sub, pub.acked(), pub.wasRetried)
 			t.Logf("%d messages in order, %d duplicates (publishes retried: %d)", oc.next, oc.dups, len(pub.retried))
 		})
+	}
+}
+
+// readPublish reads the next packet from a raw MQTT 5 client, which must
+// be a QoS 1 PUBLISH, and returns its packet ID, payload and DUP flag.
+func (rc *rawClient) readPublish() (id uint16, payload string, dup bool) {
+	rc.t.Helper()
+	h, body := rc.read()
+	if h&0xf0 != 0x30 || h&0x06 != 0x02 {
+		rc.t.Fatalf("want a QoS 1 PUBLISH, got % x % x", h, body)
+	}
+	tl := int(body[0])<<8 | int(body[1])
+	rest := body[2+tl:]
+	id = uint16(rest[0])<<8 | uint16(rest[1])
+	pl := int(rest[2]) // property length; small here, one byte
+	return id, string(rest[3+pl:]), h&0x08 != 0
+}
+
+// TestHeldMessagesStayInFlight: a client that allows 2 unacknowledged
+// messages (Receive Maximum 2) gets them, acknowledges one, gets the third,
+// and drops the connection without acknowledging the other two. On
+// reconnecting it gets those two again, then the rest, in order: a message
+// held back for quota and sent later is still the broker's to redeliver
+// (mochi dropped it from its in-flight table when it sent it).
+func TestHeldMessagesStayInFlight(t *testing.T) {
+	b := startBroker(t, openConfig())
+	addr := b.Addrs()[0]
+	// CONNECT v5, client ID "rm2", properties: session expiry 3600,
+	// receive maximum 2; flags: clean start (first) or not.
+	connect := func(flags byte) []byte {
+		return []byte{0x10, 24, 0, 4, 'M', 'Q', 'T', 'T', 5, flags, 0, 60, 8, 0x11, 0, 0, 0x0e, 0x10, 0x21, 0, 2, 0, 3, 'r', 'm', '2'}
+	}
+	c := dialRaw(t, addr, connect(0x02))
+	if h, _ := c.read(); h != 0x20 {
+		t.Fatalf("want CONNACK, got % x", h)
+	}
+	c.write([]byte{0x82, 9, 0, 1, 0, 0, 3, 'h', '/', '#', 1})
+	if h, _ := c.read(); h != 0x90 {
+		t.Fatalf("want SUBACK, got % x", h)
+	}
+	pub := mustDial(t, addr, clientOpts{id: newID("pub"), clean: true})
+	for i := 0; i < 5; i++ {
+		if _, err := pub.pub(t, "h/x", []byte(fmt.Sprintf("m%d", i)), 1, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id0, p0, _ := c.readPublish()
+	_, p1, _ := c.readPublish()
+	if p0 != "m0" || p1 != "m1" {
+		t.Fatalf("got %s, %s; want m0, m1", p0, p1)
+	}
+	c.write([]byte{0x40, 2, byte(id0 >> 8), byte(id0)})
+	if _, p2, _ := c.readPublish(); p2 != "m2" {
+		t.Fatalf("after acknowledging m0 got %s, want m2", p2)
+	}
+	c.c.Close()
+	waitFor(t, "the client to go offline", func() bool { return b.Stats().Clients == 1 })
+
+	c = dialRaw(t, addr, connect(0x00))
+	if h, body := c.read(); h != 0x20 || body[0] != 1 {
+		t.Fatalf("CONNACK % x % x: want session present", h, body)
+	}
+	for _, want := range []string{"m1", "m2", "m3", "m4"} {
+		id, p, dup := c.readPublish()
+		if p != want {
+			t.Fatalf("after reconnecting got %s, want %s (dup %v)", p, want, dup)
+		}
+		if (want == "m1" || want == "m2") && !dup {
+			t.Errorf("%s was resent without DUP", want)
+		}
+		c.write([]byte{0x40, 2, byte(id >> 8), byte(id)})
 	}
 }

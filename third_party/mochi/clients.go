@@ -330,15 +330,46 @@ func (cl *Client) ResendInflightMessages(force bool) error {
 
 // resendInflight resends, in order, the messages of backlog still in
 // flight: the session's queue as it was when this connection took it over.
+// Where the client set a Receive Maximum, only as many as it allows are
+// sent; the rest wait for quota (Expiry -1) and follow as acknowledgements
+// come in (releaseHeld), before anything newer.
 //
 // METRONOME: mochi resent the whole in-flight table after the CONNACK,
 // while new messages for the client were already being written, so new
-// messages overtook the backlog, and those routed meanwhile went out twice.
+// messages overtook the backlog, and those routed meanwhile went out twice;
+// messages waiting for quota were sent again after the resend and dropped
+// from the in-flight table.
 func (cl *Client) resendInflight(backlog []packets.Packet) error {
+	// Decide what goes now and mark the rest as waiting before any quota
+	// is given back (the quota is 0 until then, see inheritClientSession),
+	// so that a message routed meanwhile cannot slip in ahead.
+	quota := atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota)
+	var now []packets.Packet
+	var n int32
 	for _, tk := range backlog {
 		if _, ok := cl.State.Inflight.Get(tk.PacketID); !ok {
 			continue
 		}
+		if quota > 0 && (tk.FixedHeader.Type == packets.Publish || tk.FixedHeader.Type == packets.Pubrel) {
+			if n >= quota {
+				if tk.Expiry >= 0 {
+					tk.Expiry = -1
+					cl.State.Inflight.Set(tk)
+				}
+				continue
+			}
+			n++
+			if tk.Expiry < 0 {
+				tk.Expiry = 0 // sent: awaiting its acknowledgement
+				cl.State.Inflight.Set(tk)
+			}
+		}
+		now = append(now, tk)
+	}
+	if quota > 0 {
+		atomic.StoreInt32(&cl.State.Inflight.sendQuota, quota-n)
+	}
+	for _, tk := range now {
 		if tk.FixedHeader.Type == packets.Publish {
 			tk.FixedHeader.Dup = true // [MQTT-3.3.1-1] [MQTT-3.3.1-3]
 		}
@@ -355,7 +386,30 @@ func (cl *Client) resendInflight(backlog []packets.Packet) error {
 			}
 		}
 	}
+	cl.releaseHeld()
 	return nil
+}
+
+// releaseHeld sends messages waiting for send quota, oldest first, while
+// there is quota.
+//
+// METRONOME: mochi sent one per packet received and then deleted it from
+// the in-flight table, so it was never redelivered if the connection
+// dropped before its acknowledgement; here it stays in flight, marked as
+// sent.
+func (cl *Client) releaseHeld() {
+	for atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 && cl.State.Inflight.Held() > 0 {
+		next, ok := cl.State.Inflight.NextImmediate()
+		if !ok {
+			return
+		}
+		next.Expiry = 0
+		cl.State.Inflight.Set(next)
+		cl.State.Inflight.DecreaseSendQuota()
+		if err := cl.WritePacket(next); err != nil {
+			return
+		}
+	}
 }
 
 // ClearInflights deletes all inflight messages for the client, e.g. for a disconnected user with a clean session.

@@ -24,6 +24,7 @@ type Inflight struct {
 	internal            map[uint16]packets.Packet // internal contains the inflight packets
 	order               map[uint16]uint64         // METRONOME: when each packet was added
 	next                uint64                    // METRONOME: the next packet's place in order
+	held                int                       // METRONOME: packets held back for send quota (Expiry < 0)
 	receiveQuota        int32                     // remaining inbound qos quota for flow control
 	sendQuota           int32                     // remaining outbound qos quota for flow control
 	maximumReceiveQuota int32                     // maximum allowed receive quota
@@ -43,13 +44,29 @@ func (i *Inflight) Set(m packets.Packet) bool {
 	i.Lock()
 	defer i.Unlock()
 
-	_, ok := i.internal[m.PacketID]
+	old, ok := i.internal[m.PacketID]
 	i.internal[m.PacketID] = m
 	if !ok { // METRONOME: a new packet goes last; an updated one keeps its place
 		i.order[m.PacketID] = i.next
 		i.next++
 	}
+	if ok && old.Expiry < 0 {
+		i.held--
+	}
+	if m.Expiry < 0 {
+		i.held++
+	}
 	return !ok
+}
+
+// Held returns how many packets wait for send quota.
+//
+// METRONOME: while any wait, new packets must wait behind them, or they
+// would overtake them.
+func (i *Inflight) Held() int {
+	i.RLock()
+	defer i.RUnlock()
+	return i.held
 }
 
 // Get returns an inflight packet by packet id.
@@ -82,6 +99,7 @@ func (i *Inflight) Clone() *Inflight {
 		c.order[k] = i.order[k]
 	}
 	c.next = i.next
+	c.held = i.held
 	return c
 }
 
@@ -107,15 +125,21 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 // NextImmediate returns the next inflight packet which is indicated to be sent immediately.
 // This typically occurs when the quota has been exhausted, and we need to wait until new quota
 // is free to continue sending.
+//
+// METRONOME: the one added first, found in one pass without allocating
+// (mochi sorted all of them for each packet sent), and read-locked once
+// (mochi locked twice, which deadlocks when a writer queues in between).
 func (i *Inflight) NextImmediate() (packets.Packet, bool) {
-	// METRONOME: no read lock of its own; GetAll takes it. mochi locked
-	// twice, which deadlocks when a writer queues between the two.
-	m := i.GetAll(true)
-	if len(m) > 0 {
-		return m[0], true
+	i.RLock()
+	defer i.RUnlock()
+	var first packets.Packet
+	found := false
+	for id, v := range i.internal {
+		if v.Expiry < 0 && (!found || i.order[id] < i.order[first.PacketID]) {
+			first, found = v, true
+		}
 	}
-
-	return packets.Packet{}, false
+	return first, found
 }
 
 // Delete removes an in-flight message from the map. Returns true if the message existed.
@@ -123,9 +147,12 @@ func (i *Inflight) Delete(id uint16) bool {
 	i.Lock()
 	defer i.Unlock()
 
-	_, ok := i.internal[id]
+	old, ok := i.internal[id]
 	delete(i.internal, id)
 	delete(i.order, id)
+	if ok && old.Expiry < 0 {
+		i.held--
+	}
 
 	return ok
 }

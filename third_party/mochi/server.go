@@ -608,6 +608,9 @@ func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
 				cl.State.Inflight.ResetReceiveQuota(int32(cl.ops.options.Capabilities.ReceiveMaximum)) // server receive max per client
 				cl.State.Inflight.ResetSendQuota(int32(cl.Properties.Props.ReceiveMaximum))            // client receive max
 			}
+			// METRONOME: no send quota until the backlog has been resent
+			// (resendInflight), so messages routed meanwhile wait behind it.
+			atomic.StoreInt32(&cl.State.Inflight.sendQuota, 0)
 		}
 
 		for _, sub := range existing.State.Subscriptions.GetAll() {
@@ -748,16 +751,7 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 		return err
 	}
 
-	if cl.State.Inflight.Len() > 0 && atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 {
-		next, ok := cl.State.Inflight.NextImmediate()
-		if ok {
-			_ = cl.WritePacket(next)
-			if ok := cl.State.Inflight.Delete(next.PacketID); ok {
-				atomic.AddInt64(&s.Info.Inflight, -1)
-			}
-			cl.State.Inflight.DecreaseSendQuota()
-		}
-	}
+	cl.releaseHeld()
 
 	return nil
 }
@@ -1117,17 +1111,23 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		}
 
 		out.PacketID = uint16(i) // [MQTT-2.2.1-4]
-		sentQuota := atomic.LoadInt32(&cl.State.Inflight.sendQuota)
 
+		// METRONOME: a message waits for send quota (Expiry -1) also while
+		// others wait, so that it cannot overtake them; and it is marked
+		// before it is stored, so that the storage hooks keep it marked.
+		held := atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0 &&
+			(atomic.LoadInt32(&cl.State.Inflight.sendQuota) == 0 || cl.State.Inflight.Held() > 0)
+		if held {
+			out.Expiry = -1
+		}
 		if ok := cl.State.Inflight.Set(out); ok { // [MQTT-4.3.2-3] [MQTT-4.3.3-3]
 			atomic.AddInt64(&s.Info.Inflight, 1)
 			s.hooks.OnQosPublish(cl, out, out.Created, 0)
-			cl.State.Inflight.DecreaseSendQuota()
+			if !held {
+				cl.State.Inflight.DecreaseSendQuota()
+			}
 		}
-
-		if sentQuota == 0 && atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0 {
-			out.Expiry = -1
-			cl.State.Inflight.Set(out)
+		if held {
 			return out, nil
 		}
 	}
