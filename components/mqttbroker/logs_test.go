@@ -58,7 +58,7 @@ func TestLogVolumeIsBounded(t *testing.T) {
 	if !strings.Contains(logs, `"suppressed":`) {
 		t.Fatalf("the count of sampled warnings is not reported:\n%s", logs)
 	}
-	t.Logf("%d log lines in all", len(lines))
+	t.Logf("%d log lines in all:\n%s", len(lines), logs)
 }
 
 // varInt encodes an MQTT variable byte integer.
