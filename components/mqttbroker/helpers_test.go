@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -136,6 +137,41 @@ func dial(t testing.TB, addr string, o clientOpts) (*client, *paho.Connack, erro
 	}
 	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{ReasonCode: 0}) })
 	return c, ca, nil
+}
+
+// resume reconnects to a persistent session, failing the test if the
+// broker did not keep it.
+func resume(t testing.TB, addr string, o clientOpts) *client {
+	t.Helper()
+	o.clean = false
+	c, ca, err := dial(t, addr, o)
+	if err != nil {
+		t.Fatalf("resume %q: %v", o.id, err)
+	}
+	if !ca.SessionPresent {
+		t.Fatalf("resume %q: session not present", o.id)
+	}
+	return c
+}
+
+// startLoggedBroker starts a broker whose log (info and above) is kept.
+func startLoggedBroker(t testing.TB, cfg Config) (*Broker, *syncBuf) {
+	t.Helper()
+	buf := &syncBuf{}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	b := NewBroker(cfg, zerolog.New(buf).Level(zerolog.InfoLevel))
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return b, buf
+}
+
+// median returns the middle of xs (which it sorts).
+func median(xs []float64) float64 {
+	sort.Float64s(xs)
+	return xs[len(xs)/2]
 }
 
 func mustDial(t testing.TB, addr string, o clientOpts) *client {

@@ -77,15 +77,7 @@ func (s *syncBuf) String() string {
 // TestProbeBeforeConnectIsNotAWarning: a health probe that opens and
 // closes a socket logs nothing at info or above; a malformed packet warns.
 func TestProbeBeforeConnectIsNotAWarning(t *testing.T) {
-	var buf syncBuf
-	cfg := openConfig()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	b := NewBroker(cfg, zerolog.New(&buf).Level(zerolog.InfoLevel))
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	b, buf := startLoggedBroker(t, openConfig())
 	defer b.Stop(context.Background())
 	start := len(buf.String())
 	for i := 0; i < 5; i++ {

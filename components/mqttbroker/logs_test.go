@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"github.com/rs/zerolog"
 )
 
 // TestLogVolumeIsBounded: a flood of malformed connections and a client
@@ -13,15 +11,7 @@ import (
 // sampled and their count reported; no line carries more than a short
 // prefix of what a client sent.
 func TestLogVolumeIsBounded(t *testing.T) {
-	var buf syncBuf
-	cfg := openConfig()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	b := NewBroker(cfg, zerolog.New(&buf).Level(zerolog.InfoLevel))
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	b, buf := startLoggedBroker(t, openConfig())
 	addr := b.Addrs()[0]
 	const n = 300
 	for i := 0; i < n; i++ {

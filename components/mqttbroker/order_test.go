@@ -192,13 +192,7 @@ func TestResumeKeepsPublishOrder(t *testing.T) {
 			waitQueued(t, tg, id, 200)
 			pub.run(2500 * time.Microsecond)
 			waitFor(t, "live traffic", func() bool { return pub.acked() >= 240 })
-			sub, ca, err := dial(t, tg.addr, clientOpts{id: id, expiry: 3600})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !ca.SessionPresent {
-				t.Fatal("session not present on reconnect")
-			}
+			sub = resume(t, tg.addr, clientOpts{id: id, expiry: 3600})
 			oc := newOrderChecker()
 			oc.conn = 1
 			waitFor(t, "more live traffic", func() bool { return pub.acked() >= 440 })
@@ -269,13 +263,7 @@ func TestResumeDrill(t *testing.T) {
 				mu.Unlock()
 				waitFor(t, "live traffic after the restart", func() bool { return pub.acked() >= 1300 })
 			}
-			sub, ca, err := dial(t, addr, clientOpts{id: id, expiry: 3600, receiveMax: tc.receiveMax})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !ca.SessionPresent {
-				t.Fatal("session not present on reconnect")
-			}
+			sub = resume(t, addr, clientOpts{id: id, expiry: 3600, receiveMax: tc.receiveMax})
 			oc := newOrderChecker()
 			oc.conn = 1
 			start := pub.acked()

@@ -91,13 +91,7 @@ func TestRestoredQueueIsCheckedAgainstTheACL(t *testing.T) {
 	// admin loses b/# while the broker is down.
 	cfg.ACL = []ACLRule{{User: "admin", Topic: "a/#", Access: "readwrite"}, {User: "alice", Topic: "a/#", Access: "readwrite"}}
 	b = startBroker(t, cfg)
-	admin, ca, err := dial(t, b.Addrs()[0], clientOpts{id: id, user: "admin", pass: "admin-pw", expiry: 3600})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !ca.SessionPresent {
-		t.Fatal("admin's session did not survive the restart")
-	}
+	admin = resume(t, b.Addrs()[0], clientOpts{id: id, user: "admin", pass: "admin-pw", expiry: 3600})
 	pub = mustDial(t, b.Addrs()[0], clientOpts{id: "admin-pub", user: "admin", pass: "admin-pw", clean: true})
 	if _, err := pub.pub(t, "a/ctl", []byte("control"), 1, false); err != nil {
 		t.Fatal(err)
