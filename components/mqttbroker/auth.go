@@ -95,11 +95,11 @@ type accounts struct {
 }
 
 // get returns the user's account, or the stand-in for an unknown user.
-func (as *accounts) get(user []byte) (a *account, known bool) {
+func (as *accounts) get(user []byte) *account {
 	if a, ok := as.byName[string(user)]; ok {
-		return a, true
+		return a
 	}
-	return as.dummy, false
+	return as.dummy
 }
 
 // newAccount hashes a password given in plain text with a random salt.
@@ -316,8 +316,7 @@ func (h *authHook) login(remote string, user, pass []byte) bool {
 		h.hasher.wait(hold)
 		return false
 	}
-	a, _ := h.accounts.get(user)
-	ok, err := h.hasher.check(a, pass)
+	ok, err := h.hasher.check(h.accounts.get(user), pass)
 	if err != nil {
 		h.limiter.cancel(addr) // not the client's doing: no strike
 		h.throttled.Add(1)

@@ -252,6 +252,9 @@ func (b *Broker) Stop(ctx context.Context) error {
 	b.gate.Lock()
 	b.stopping = true
 	b.gate.Unlock()
+	// Logins waiting for a password check are refused now rather than
+	// keeping mochi's Close waiting for them.
+	b.auth.hasher.close()
 	done := make(chan error, 1)
 	go func() { done <- b.srv.Close() }()
 	var err error
@@ -264,7 +267,6 @@ func (b *Broker) Stop(ctx context.Context) error {
 		err = fmt.Errorf("broker close did not finish before the stop deadline; client connections closed by force: %w", ctx.Err())
 		b.log.Warn().Err(err).Msg("broker stop")
 	}
-	b.auth.hasher.close()
 	if serr := b.closeStore(); serr != nil {
 		err = errors.Join(err, fmt.Errorf("persistence: %w", serr))
 	}
