@@ -63,7 +63,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "bench":
 		return bench(rest, stdout, stderr)
 	case "passwd":
-		return passwd(rest, stdin, stdout, stderr)
+		return passwdCmd(rest, stdin, stdout, stderr)
 	case "watch":
 		return watchCmd(rest, stdout, stderr)
 	case "get":

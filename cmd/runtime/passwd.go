@@ -8,14 +8,15 @@ import (
 	"os"
 	"strings"
 
-	"github.com/metronome-rt/metronome/components/mqttbroker"
+	"github.com/metronome-rt/metronome/internal/passwd"
 )
 
 const passwdUsage = `usage: runtime passwd [--iterations N] < password
 
-Prints the password_hash for an MQTTBroker user, so the YAML holds a salted
-PBKDF2-SHA256 hash instead of the password. The password is the first line
-of standard input; on a terminal it is asked for without echo.
+Prints the password_hash for a user of an MQTTBroker or of the live view,
+so the YAML holds a salted PBKDF2-SHA256 hash instead of the password. The
+password is the first line of standard input; on a terminal it is asked for
+without echo.
 
   --iterations N   PBKDF2 work factor (default 600000, minimum 10000)
 
@@ -24,11 +25,11 @@ Example:
   users: [{name: plant, password_hash: "<contents of plant.hash>"}]
 `
 
-// passwd runs `runtime passwd`; it returns the exit code.
-func passwd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// passwdCmd runs `runtime passwd`; it returns the exit code.
+func passwdCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("runtime passwd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	iter := fs.Int("iterations", mqttbroker.DefaultHashIterations, "")
+	iter := fs.Int("iterations", passwd.DefaultIterations, "")
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
 	usageErr := func(msg string) int {
@@ -45,15 +46,15 @@ func passwd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return usageErr(fmt.Sprintf("unexpected argument %q (the password is read from standard input, never from the command line)", fs.Arg(0)))
 	}
-	if *iter < mqttbroker.MinHashIterations || *iter > 100_000_000 {
-		return usageErr(fmt.Sprintf("--iterations must be %d..100000000, got %d", mqttbroker.MinHashIterations, *iter))
+	if *iter < passwd.MinIterations || *iter > passwd.MaxIterations {
+		return usageErr(fmt.Sprintf("--iterations must be %d..%d, got %d", passwd.MinIterations, passwd.MaxIterations, *iter))
 	}
 	pw, err := readPassword(stdin, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "runtime passwd: %v\n", err)
 		return 1
 	}
-	h, err := mqttbroker.HashPassword(pw, *iter)
+	h, err := passwd.New(pw, *iter)
 	if err != nil {
 		fmt.Fprintf(stderr, "runtime passwd: %v\n", err)
 		return 1

@@ -1,168 +1,62 @@
 package mqttbroker
 
 import (
-	"crypto/pbkdf2"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/metronome-rt/metronome/internal/mqttconn"
+	"github.com/metronome-rt/metronome/internal/passwd"
 )
-
-// hashScheme prefixes password hashes so the format can evolve.
-const hashScheme = "pbkdf2-sha256"
-
-// DefaultHashIterations is the PBKDF2 work factor `runtime passwd` uses
-// (OWASP 2023 guidance for PBKDF2-HMAC-SHA256).
-const DefaultHashIterations = 600_000
-
-// MinHashIterations is the weakest work factor a configured hash may use;
-// below it an offline guess costs too little.
-const MinHashIterations = 10_000
-
-// passwordHash is a parsed pbkdf2-sha256$iterations$salt$key string.
-type passwordHash struct {
-	iter      int
-	salt, key []byte
-}
-
-// HashPassword returns the string to put in a user's password_hash. It uses
-// a random 16-byte salt and the given PBKDF2 iteration count.
-func HashPassword(password string, iterations int) (string, error) {
-	if iterations < MinHashIterations {
-		return "", fmt.Errorf("iterations %d below the minimum %d", iterations, MinHashIterations)
-	}
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
-	key, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
-	if err != nil {
-		return "", err
-	}
-	enc := base64.RawStdEncoding
-	return fmt.Sprintf("%s$%d$%s$%s", hashScheme, iterations, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
-}
-
-// parseHash decodes a password_hash value.
-func parseHash(s string) (*passwordHash, error) {
-	parts := strings.Split(s, "$")
-	if len(parts) != 4 || parts[0] != hashScheme {
-		return nil, fmt.Errorf("not a %s$iterations$salt$hash string (make one with `runtime passwd`)", hashScheme)
-	}
-	iter, err := strconv.Atoi(parts[1])
-	if err != nil || iter < MinHashIterations || iter > 100_000_000 {
-		return nil, fmt.Errorf("iterations %q must be a number from %d to 100000000", parts[1], MinHashIterations)
-	}
-	enc := base64.RawStdEncoding
-	salt, err := enc.DecodeString(parts[2])
-	if err != nil || len(salt) < 8 {
-		return nil, fmt.Errorf("salt %q is not base64 of at least 8 bytes", parts[2])
-	}
-	key, err := enc.DecodeString(parts[3])
-	if err != nil || len(key) != sha256.Size {
-		return nil, fmt.Errorf("hash %q is not base64 of %d bytes", parts[3], sha256.Size)
-	}
-	return &passwordHash{iter: iter, salt: salt, key: key}, nil
-}
-
-// account is a user's stored credential, always a PBKDF2 hash: passwords
-// given in plain text (from the environment or a file) are hashed at
-// start, so that checking any password costs the same work.
-type account struct {
-	hash *passwordHash
-}
-
-func (a *account) check(password []byte) bool {
-	key, err := pbkdf2.Key(sha256.New, string(password), a.hash.salt, a.hash.iter, len(a.hash.key))
-	return err == nil && subtle.ConstantTimeCompare(key, a.hash.key) == 1
-}
 
 // accounts are the users' credentials and the stand-in that an unknown
 // username is checked against, so that a login as nobody costs the same
 // work as a wrong password and timing does not tell which users exist.
 type accounts struct {
-	byName map[string]*account
-	dummy  *account
+	byName map[string]*passwd.Account
+	dummy  *passwd.Account
 }
 
 // get returns the user's account, or the stand-in for an unknown user.
-func (as *accounts) get(user []byte) *account {
+func (as *accounts) get(user []byte) *passwd.Account {
 	if a, ok := as.byName[string(user)]; ok {
 		return a
 	}
 	return as.dummy
 }
 
-// newAccount hashes a password given in plain text with a random salt.
-func newAccount(password string, iterations int) (*account, error) {
-	s, err := HashPassword(password, iterations)
-	if err != nil {
-		return nil, err
-	}
-	h, err := parseHash(s)
-	if err != nil {
-		return nil, err
-	}
-	return &account{hash: h}, nil
-}
-
 // loadAccounts resolves every user's credential; password files are read
-// here, at start, never during validation. Plain-text passwords, and the
-// stand-in for unknown users, are hashed with the highest iteration count
-// among the configured hashes (MinHashIterations if there are none).
+// here, at start, never during validation. Every account is a PBKDF2 hash,
+// so that checking any password costs the same work: plain-text passwords
+// (from the environment or a file), and the stand-in for unknown users,
+// are hashed with the highest iteration count among the configured hashes
+// (passwd.MinIterations if there are none).
 func loadAccounts(users []UserConfig) (*accounts, error) {
-	hashes := make(map[string]*passwordHash, len(users))
+	hashes := make(map[string]*passwd.Hash, len(users))
 	plain := map[string]string{}
-	work := MinHashIterations
+	work := passwd.MinIterations
 	for _, u := range users {
-		var h *passwordHash
-		switch {
-		case u.PasswordHash != "":
-			var err error
-			if h, err = parseHash(u.PasswordHash); err != nil {
-				return nil, fmt.Errorf("user %q: password_hash: %w", u.Name, err)
-			}
-		case u.PasswordFile != "":
-			b, err := os.ReadFile(u.PasswordFile)
-			if err != nil {
-				return nil, fmt.Errorf("user %q: password_file: %w", u.Name, err)
-			}
-			s := strings.TrimRight(string(b), "\r\n")
-			if s == "" {
-				return nil, fmt.Errorf("user %q: password_file %s is empty", u.Name, u.PasswordFile)
-			}
-			if !strings.HasPrefix(s, hashScheme+"$") {
-				plain[u.Name] = s
-				continue
-			}
-			if h, err = parseHash(s); err != nil {
-				return nil, fmt.Errorf("user %q: password_file %s: %w", u.Name, u.PasswordFile, err)
-			}
-		default:
-			if u.Password == "" {
-				return nil, fmt.Errorf("user %q: no password", u.Name)
-			}
-			plain[u.Name] = u.Password
+		h, pw, err := u.credential().Secret()
+		if err != nil {
+			return nil, err
+		}
+		if h == nil {
+			plain[u.Name] = pw
 			continue
 		}
 		hashes[u.Name] = h
-		work = max(work, h.iter)
+		work = max(work, h.Iterations())
 	}
-	out := &accounts{byName: make(map[string]*account, len(users))}
+	out := &accounts{byName: make(map[string]*passwd.Account, len(users))}
 	for name, h := range hashes {
-		out.byName[name] = &account{hash: h}
+		out.byName[name] = passwd.HashAccount(h)
 	}
 	for name, pw := range plain {
-		a, err := newAccount(pw, work)
+		a, err := passwd.HashedAccount(pw, work)
 		if err != nil {
 			return nil, fmt.Errorf("user %q: %w", name, err)
 		}
@@ -172,7 +66,7 @@ func loadAccounts(users []UserConfig) (*accounts, error) {
 	if _, err := rand.Read(pw[:]); err != nil {
 		return nil, err
 	}
-	dummy, err := newAccount(string(pw[:]), work)
+	dummy, err := passwd.HashedAccount(string(pw[:]), work)
 	if err != nil {
 		return nil, err
 	}
@@ -210,23 +104,6 @@ func parseAccess(s string) (uint8, error) {
 		hint = "; did you mean deny?"
 	}
 	return 0, fmt.Errorf("unknown access %q (want read, write, readwrite or deny)%s", s, hint)
-}
-
-// validFilter checks an MQTT topic filter's syntax.
-func validFilter(f string) error {
-	if f == "" {
-		return errors.New("empty topic filter")
-	}
-	levels := strings.Split(f, "/")
-	for i, l := range levels {
-		if strings.Contains(l, "#") && (l != "#" || i != len(levels)-1) {
-			return fmt.Errorf("%q: # must be a whole, last level", f)
-		}
-		if strings.Contains(l, "+") && l != "+" {
-			return fmt.Errorf("%q: + must be a whole level", f)
-		}
-	}
-	return nil
 }
 
 // aclRule is a compiled ACLRule.
@@ -356,7 +233,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 func (h *authHook) allowed(user []byte, id, topic string, need uint8) bool {
 	for i := range h.rules {
 		r := &h.rules[i]
-		if !r.matchesClient(user, id) || !covers(r.filter, topic) {
+		if !r.matchesClient(user, id) || !mqttconn.Covers(r.filter, topic) {
 			continue
 		}
 		return r.access&need != 0
@@ -383,49 +260,4 @@ func (r *aclRule) matchesClient(user []byte, id string) bool {
 		return id == r.client
 	}
 	return true
-}
-
-// covers reports whether every topic matched by sub (a topic name or a
-// filter) is matched by the rule filter. Wildcards in the first level do
-// not match topics starting with $ (MQTT 4.7.2), so $SYS needs its own rule.
-// It allocates nothing: it runs for every delivered message.
-func covers(rule, sub string) bool {
-	first := true
-	for {
-		rl, rrest, rmore := cut(rule)
-		if rl == "#" {
-			return !(first && strings.HasPrefix(sub, "$"))
-		}
-		sl, srest, smore := cut(sub)
-		switch rl {
-		case "+":
-			if sl == "#" || (first && strings.HasPrefix(sl, "$")) {
-				return false
-			}
-		default:
-			if sl != rl {
-				return false
-			}
-		}
-		first = false
-		if !rmore && !smore {
-			return true
-		}
-		if !smore {
-			// sub ended; a rule "a/#" still covers "a".
-			return rmore && rrest == "#"
-		}
-		if !rmore {
-			return false
-		}
-		rule, sub = rrest, srest
-	}
-}
-
-// cut splits the first topic level off s.
-func cut(s string) (level, rest string, more bool) {
-	if i := strings.IndexByte(s, '/'); i >= 0 {
-		return s[:i], s[i+1:], true
-	}
-	return s, "", false
 }

@@ -103,13 +103,13 @@ func TestUnknownUserCostsAHash(t *testing.T) {
 	if got := b.auth.hasher.hashes.Load() - before; got != 1 {
 		t.Fatalf("an unknown user's login ran %d password hashes, want 1", got)
 	}
-	alice := b.auth.accounts.byName["alice"].hash.iter
+	alice := b.auth.accounts.byName["alice"].Iterations()
 	for _, name := range []string{"bob", "carol"} {
-		if got := b.auth.accounts.byName[name].hash.iter; got != alice {
+		if got := b.auth.accounts.byName[name].Iterations(); got != alice {
 			t.Errorf("%s's plain-text password is hashed with %d iterations, want %d like alice's", name, got, alice)
 		}
 	}
-	if got := b.auth.accounts.dummy.hash.iter; got != alice {
+	if got := b.auth.accounts.dummy.Iterations(); got != alice {
 		t.Errorf("the stand-in for unknown users has %d iterations, want %d", got, alice)
 	}
 }

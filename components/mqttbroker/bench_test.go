@@ -14,6 +14,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/rs/zerolog"
 
+	"github.com/metronome-rt/metronome/internal/passwd"
 	"github.com/metronome-rt/metronome/scheduler"
 )
 
@@ -180,7 +181,7 @@ func guess(addr string, connect []byte) {
 //
 //	go test ./components/mqttbroker -run '^$' -bench AuthGuessersTickLateness -benchtime 1x
 func BenchmarkAuthGuessersTickLateness(b *testing.B) {
-	h, err := HashPassword("right", DefaultHashIterations)
+	h, err := passwd.New("right", passwd.DefaultIterations)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/metronome-rt/metronome/internal/mqttconn"
+	"github.com/metronome-rt/metronome/internal/passwd"
 	"github.com/metronome-rt/metronome/runtime"
 )
 
@@ -132,6 +134,11 @@ type UserConfig struct {
 	// Password is the password itself; write it as ${ENV_VAR} so it comes
 	// from the environment rather than the file.
 	Password string `yaml:"password" secret:"true"`
+}
+
+// credential is the user as the password package resolves it.
+func (u *UserConfig) credential() *passwd.User {
+	return &passwd.User{Name: u.Name, Password: u.Password, PasswordHash: u.PasswordHash, PasswordFile: u.PasswordFile}
 }
 
 // ACLRule grants or denies access to topics matching Topic. A rule with
@@ -270,7 +277,7 @@ func (c *Config) Validate() error {
 			add(at, "user %q needs exactly one of password_hash, password_file, password (has %d)", u.Name, n)
 		}
 		if u.PasswordHash != "" {
-			if _, err := parseHash(u.PasswordHash); err != nil {
+			if _, err := passwd.Parse(u.PasswordHash); err != nil {
 				add(at+".password_hash", "%v", err)
 			}
 		}
@@ -283,7 +290,7 @@ func (c *Config) Validate() error {
 		if _, err := parseAccess(r.Access); err != nil {
 			add(at+".access", "%v", err)
 		}
-		if err := validFilter(r.Topic); err != nil {
+		if err := mqttconn.ValidFilter(r.Topic); err != nil {
 			add(at+".topic", "%v", err)
 		}
 		if r.User != "" && r.User != "*" && !names[r.User] {

@@ -14,13 +14,15 @@ import (
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/rs/zerolog"
+
+	"github.com/metronome-rt/metronome/internal/passwd"
 )
 
 // testTimeout bounds every network wait in the tests.
 const testTimeout = 15 * time.Second
 
 // testHashIterations keeps password hashing cheap in tests.
-const testHashIterations = MinHashIterations
+const testHashIterations = passwd.MinIterations
 
 // testLogger writes broker logs to the test log when -v is given.
 func testLogger(t testing.TB) zerolog.Logger {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/metronome-rt/metronome/internal/passwd"
 )
 
 // Login throttling: after failed logins from an address, or for a
@@ -205,7 +207,7 @@ type hasher struct {
 }
 
 type hashJob struct {
-	a        *account
+	a        *passwd.Account
 	password []byte
 	done     chan bool
 }
@@ -242,13 +244,13 @@ func (h *hasher) work() {
 	}
 }
 
-func (h *hasher) run(a *account, password []byte) bool {
+func (h *hasher) run(a *passwd.Account, password []byte) bool {
 	h.hashes.Add(1)
-	return a.check(password)
+	return a.Check(string(password))
 }
 
 // check verifies a password, waiting for a worker.
-func (h *hasher) check(a *account, password []byte) (bool, error) {
+func (h *hasher) check(a *passwd.Account, password []byte) (bool, error) {
 	if h.inline {
 		return h.run(a, password), nil
 	}

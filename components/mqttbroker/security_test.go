@@ -21,13 +21,14 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/metronome-rt/metronome/internal/mqtttest"
+	"github.com/metronome-rt/metronome/internal/passwd"
 )
 
 // authConfig has two users and rules that let "alice" use plant/# and
 // "bob" only read plant/status.
 func authConfig(t testing.TB) Config {
 	t.Helper()
-	h, err := HashPassword("alice-secret", testHashIterations)
+	h, err := passwd.New("alice-secret", testHashIterations)
 	if err != nil {
 		t.Fatal(err)
 	}

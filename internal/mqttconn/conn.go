@@ -26,12 +26,10 @@ package mqttconn
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -264,13 +262,9 @@ type TLSFiles struct {
 func (t TLSFiles) Config() (*tls.Config, error) {
 	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pool, err := CAPool(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls: ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls: ca_file %s: no PEM certificate in it", t.CAFile)
+			return nil, err
 		}
 		c.RootCAs = pool
 	}
@@ -278,9 +272,9 @@ func (t TLSFiles) Config() (*tls.Config, error) {
 		return nil, errors.New("tls: cert_file and key_file go together")
 	}
 	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		cert, err := KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls: cert_file/key_file: %w", err)
+			return nil, err
 		}
 		c.Certificates = []tls.Certificate{cert}
 	}

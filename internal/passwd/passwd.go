@@ -1,7 +1,9 @@
 // Package passwd holds Metronome's user credentials: the salted PBKDF2
 // hashes `runtime passwd` prints, passwords from files or the environment,
 // and their constant-time verification. The live view checks its writers
-// with it; it is the one place the hash format is defined.
+// with it and the embedded MQTT broker its clients (the broker adds its
+// own policy: throttling, constant work for unknown users, checks on
+// low-priority threads); it is the one place the hash format is defined.
 package passwd
 
 import (
@@ -27,9 +29,9 @@ const DefaultIterations = 600_000
 // it an offline guess costs too little.
 const MinIterations = 10_000
 
-// maxIterations bounds the work one verification may cost, so a hash in a
+// MaxIterations bounds the work one verification may cost, so a hash in a
 // configuration cannot stall a login for minutes.
-const maxIterations = 100_000_000
+const MaxIterations = 100_000_000
 
 // Hash is a parsed pbkdf2-sha256$iterations$salt$key string.
 type Hash struct {
@@ -40,20 +42,39 @@ type Hash struct {
 // New returns the string to store for a password: PBKDF2-SHA256 with a
 // random 16-byte salt and the given iteration count.
 func New(password string, iterations int) (string, error) {
-	if iterations < MinIterations || iterations > maxIterations {
-		return "", fmt.Errorf("iterations %d outside %d..%d", iterations, MinIterations, maxIterations)
-	}
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
-	key, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
+	h, err := hash(password, iterations)
 	if err != nil {
 		return "", err
 	}
-	enc := base64.RawStdEncoding
-	return fmt.Sprintf("%s$%d$%s$%s", Scheme, iterations, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+	return h.String(), nil
 }
+
+// hash derives a PBKDF2-SHA256 key for password with a random salt.
+func hash(password string, iterations int) (*Hash, error) {
+	if iterations < MinIterations || iterations > MaxIterations {
+		return nil, fmt.Errorf("iterations %d outside %d..%d", iterations, MinIterations, MaxIterations)
+	}
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
+	}
+	key, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
+	if err != nil {
+		return nil, err
+	}
+	return &Hash{iter: iterations, salt: salt, key: key}, nil
+}
+
+// String formats the hash as it is stored: pbkdf2-sha256$iterations$salt$key.
+func (h *Hash) String() string {
+	enc := base64.RawStdEncoding
+	return fmt.Sprintf("%s$%d$%s$%s", Scheme, h.iter, enc.EncodeToString(h.salt), enc.EncodeToString(h.key))
+}
+
+// Iterations is the hash's work factor. A checker that must spend the same
+// work on every login (so timing does not tell which users exist) hashes
+// its other credentials with the highest one.
+func (h *Hash) Iterations() int { return h.iter }
 
 // Parse decodes a stored hash.
 func Parse(s string) (*Hash, error) {
@@ -62,8 +83,8 @@ func Parse(s string) (*Hash, error) {
 		return nil, fmt.Errorf("not a %s$iterations$salt$hash string (make one with `runtime passwd`)", Scheme)
 	}
 	iter, err := strconv.Atoi(parts[1])
-	if err != nil || iter < MinIterations || iter > maxIterations {
-		return nil, fmt.Errorf("iterations %q must be a number from %d to %d", parts[1], MinIterations, maxIterations)
+	if err != nil || iter < MinIterations || iter > MaxIterations {
+		return nil, fmt.Errorf("iterations %q must be a number from %d to %d", parts[1], MinIterations, MaxIterations)
 	}
 	enc := base64.RawStdEncoding
 	salt, err := enc.DecodeString(parts[2])
@@ -83,6 +104,32 @@ func Parse(s string) (*Hash, error) {
 type Account struct {
 	hash   *Hash
 	digest []byte
+}
+
+// HashAccount is the account of a stored hash.
+func HashAccount(h *Hash) *Account { return &Account{hash: h} }
+
+// HashedAccount hashes a password given in plain text with a random salt
+// and the given work factor, so that checking it costs as much as checking
+// a stored hash of that work (unlike Load's SHA-256 digest, which is
+// cheap).
+func HashedAccount(password string, iterations int) (*Account, error) {
+	h, err := hash(password, iterations)
+	if err != nil {
+		return nil, err
+	}
+	return &Account{hash: h}, nil
+}
+
+// Iterations is the PBKDF2 work a check of the account costs; 0 for a
+// plain password kept as its digest. A checker that hides which users
+// exist needs every account, and its stand-in for unknown users, at the
+// same work.
+func (a *Account) Iterations() int {
+	if a.hash == nil {
+		return 0
+	}
+	return a.hash.iter
 }
 
 // Check reports whether password is the account's, in constant time.
@@ -129,36 +176,52 @@ func (u *User) Validate() (key string, err error) {
 	return "", nil
 }
 
-// Load resolves a user's credential, reading its password file if it has one.
+// Load resolves a user's credential, reading its password file if it has
+// one. A password given in plain text is kept as its SHA-256 digest.
 func (u *User) Load() (*Account, error) {
+	h, plain, err := u.Secret()
+	if err != nil {
+		return nil, err
+	}
+	if h != nil {
+		return &Account{hash: h}, nil
+	}
+	d := sha256.Sum256([]byte(plain))
+	return &Account{digest: d[:]}, nil
+}
+
+// Secret resolves a user's credential without deciding how to keep a
+// plain-text one: it returns the parsed hash (from password_hash, or a
+// password file holding a hash) or else the password itself (from
+// password, or a password file holding it). Password files are read here,
+// so call it at start, never during validation.
+func (u *User) Secret() (h *Hash, plain string, err error) {
 	switch {
 	case u.PasswordHash != "":
 		h, err := Parse(u.PasswordHash)
 		if err != nil {
-			return nil, fmt.Errorf("user %q: password_hash: %w", u.Name, err)
+			return nil, "", fmt.Errorf("user %q: password_hash: %w", u.Name, err)
 		}
-		return &Account{hash: h}, nil
+		return h, "", nil
 	case u.PasswordFile != "":
 		b, err := os.ReadFile(u.PasswordFile)
 		if err != nil {
-			return nil, fmt.Errorf("user %q: password_file: %w", u.Name, err)
+			return nil, "", fmt.Errorf("user %q: password_file: %w", u.Name, err)
 		}
 		s := strings.TrimRight(string(b), "\r\n")
 		if s == "" {
-			return nil, fmt.Errorf("user %q: password_file %s is empty", u.Name, u.PasswordFile)
+			return nil, "", fmt.Errorf("user %q: password_file %s is empty", u.Name, u.PasswordFile)
 		}
-		if strings.HasPrefix(s, Scheme+"$") {
-			h, err := Parse(s)
-			if err != nil {
-				return nil, fmt.Errorf("user %q: password_file %s: %w", u.Name, u.PasswordFile, err)
-			}
-			return &Account{hash: h}, nil
+		if !strings.HasPrefix(s, Scheme+"$") {
+			return nil, s, nil
 		}
-		d := sha256.Sum256([]byte(s))
-		return &Account{digest: d[:]}, nil
+		h, err := Parse(s)
+		if err != nil {
+			return nil, "", fmt.Errorf("user %q: password_file %s: %w", u.Name, u.PasswordFile, err)
+		}
+		return h, "", nil
 	case u.Password != "":
-		d := sha256.Sum256([]byte(u.Password))
-		return &Account{digest: d[:]}, nil
+		return nil, u.Password, nil
 	}
-	return nil, fmt.Errorf("user %q: no password", u.Name)
+	return nil, "", fmt.Errorf("user %q: no password", u.Name)
 }
