@@ -1,15 +1,11 @@
 package mqttbroker
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -22,158 +18,114 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/rs/zerolog"
+
+	"github.com/metronome-rt/metronome/internal/applog"
 )
 
 // fileStore is a small key-value store: an in-memory map mirrored to an
-// append-only log file of checksummed records. Opening replays the log
-// (stopping at a torn last record) and rewrites it compacted; the log is
-// compacted again when dead records outweigh live ones. It needs nothing
-// outside the standard library, unlike mochi's pebble and badger hooks.
+// append-only log (internal/applog) of set and delete records. Opening
+// replays the log (a torn last record is cut off) and rewrites it
+// compacted; the log is compacted again when dead records outweigh live
+// ones, and when the store closes. It needs nothing outside the standard
+// library, unlike mochi's pebble and badger hooks.
 //
 // Every change is written to the file (handed to the kernel with one
 // write(2)) before put returns, so a crash of the process loses nothing
 // put has returned from; the sync interval only decides how often the
 // file is fsynced, which is what a power loss or kernel crash needs.
 type fileStore struct {
-	mu       sync.Mutex
-	dir      string
-	f        *os.File
-	data     map[string][]byte
-	live     int64 // bytes of live records
-	size     int64 // bytes in the log file
-	dirty    bool
-	syncEach bool
-	closed   bool
-	errs     atomic.Uint64
-	lastErr  atomic.Pointer[string]
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	mu      sync.Mutex
+	log     *applog.Log
+	data    map[string][]byte
+	live    int64 // bytes of live records
+	closed  bool
+	body    []byte // the record being written
+	errs    atomic.Uint64
+	lastErr atomic.Pointer[string]
 }
 
 const (
-	storeFile    = "broker.log"
-	opSet        = 1
-	opDel        = 2
-	compactMin   = 4 << 20
-	recordHeader = 8 // length + crc32
+	storeFile = "broker.log"
+	// storeKind names the records' encoding in the log's header.
+	storeKind  = "mqttbroker state v1"
+	opSet      = 1
+	opDel      = 2
+	compactMin = 4 << 20
+	// maxKeptBuffer is the largest record buffer kept for the next record.
+	maxKeptBuffer = 1 << 20
 )
 
-// openStore opens (or creates) the store in dir and starts its syncer.
+// openStore opens (or creates) the store in dir; a sync interval of 0
+// fsyncs every change.
 func openStore(dir string, syncInterval time.Duration) (*fileStore, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	s := &fileStore{data: map[string][]byte{}}
+	log, err := applog.Open(filepath.Join(dir, storeFile), applog.Options{
+		Kind:         storeKind,
+		SyncEach:     syncInterval == 0,
+		SyncInterval: syncInterval,
+		OnSyncError:  s.fail,
+	}, s.replay)
+	if err != nil {
 		return nil, fmt.Errorf("persistence: %w", err)
 	}
-	s := &fileStore{dir: dir, data: map[string][]byte{}, syncEach: syncInterval == 0, stop: make(chan struct{})}
-	path := filepath.Join(dir, storeFile)
-	if b, err := os.ReadFile(path); err == nil {
-		s.replay(b)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("persistence: %w", err)
-	}
+	s.log = log
 	if err := s.compact(); err != nil {
+		log.Close()
 		return nil, fmt.Errorf("persistence: %w", err)
-	}
-	if !s.syncEach {
-		s.wg.Add(1)
-		go s.syncer(syncInterval)
 	}
 	return s, nil
 }
 
-// replay applies the records in b, ignoring a torn or corrupt tail.
-func (s *fileStore) replay(b []byte) {
-	for len(b) >= recordHeader {
-		n := binary.LittleEndian.Uint32(b)
-		sum := binary.LittleEndian.Uint32(b[4:])
-		if uint64(n) > uint64(len(b)-recordHeader) {
-			return
-		}
-		body := b[recordHeader : recordHeader+int(n)]
-		if crc32.ChecksumIEEE(body) != sum || len(body) < 1 {
-			return
-		}
-		op := body[0]
-		kl, m := binary.Uvarint(body[1:])
-		if m <= 0 || uint64(len(body)-1-m) < kl {
-			return
-		}
-		key := string(body[1+m : 1+m+int(kl)])
-		val := body[1+m+int(kl):]
-		switch op {
-		case opSet:
-			s.data[key] = append([]byte(nil), val...)
-		case opDel:
-			delete(s.data, key)
-		}
-		b = b[recordHeader+int(n):]
+// replay applies one record: op, key length (uvarint), key, value.
+func (s *fileStore) replay(body []byte) bool {
+	op := body[0]
+	kl, m := binary.Uvarint(body[1:])
+	if m <= 0 || uint64(len(body)-1-m) < kl {
+		return false
 	}
+	key := string(body[1+m : 1+m+int(kl)])
+	val := body[1+m+int(kl):]
+	switch op {
+	case opSet:
+		s.data[key] = append([]byte(nil), val...)
+	case opDel:
+		delete(s.data, key)
+	default:
+		return false
+	}
+	return true
 }
 
-// compact writes the live data to a new log and swaps it in.
+// record encodes a set (or, with op opDel, a delete) into s.body.
+func (s *fileStore) record(op byte, key string, val []byte) []byte {
+	b := append(s.body[:0], op)
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	b = append(b, key...)
+	b = append(b, val...)
+	s.body = b
+	return b
+}
+
+// compact rewrites the log with the live data only, in key order.
 func (s *fileStore) compact() error {
-	tmp := filepath.Join(s.dir, storeFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 64<<10)
 	keys := make([]string, 0, len(s.data))
 	for k := range s.data {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var size int64
-	for _, k := range keys {
-		n, err := writeRecord(w, opSet, k, s.data[k])
-		if err != nil {
-			f.Close()
-			return err
+	err := s.log.Rewrite(func(add func([]byte) error) error {
+		for _, k := range keys {
+			if err := add(s.record(opSet, k, s.data[k])); err != nil {
+				return err
+			}
 		}
-		size += n
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	path := filepath.Join(s.dir, storeFile)
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(s.dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	if s.f != nil {
-		_ = s.f.Close()
-	}
-	s.f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	s.size, s.live, s.dirty = size, size, false
+	s.live = s.log.Size()
 	return nil
-}
-
-func writeRecord(w io.Writer, op byte, key string, val []byte) (int64, error) {
-	var kl [binary.MaxVarintLen64]byte
-	m := binary.PutUvarint(kl[:], uint64(len(key)))
-	n := 1 + m + len(key) + len(val)
-	buf := make([]byte, recordHeader, recordHeader+n)
-	buf = append(buf, op)
-	buf = append(buf, kl[:m]...)
-	buf = append(buf, key...)
-	buf = append(buf, val...)
-	binary.LittleEndian.PutUint32(buf, uint32(n))
-	binary.LittleEndian.PutUint32(buf[4:], crc32.ChecksumIEEE(buf[recordHeader:]))
-	_, err := w.Write(buf)
-	return int64(len(buf)), err
 }
 
 func (s *fileStore) fail(err error) {
@@ -196,30 +148,30 @@ func (s *fileStore) put(key string, val []byte) {
 		}
 		op = opDel
 	}
-	n, err := writeRecord(s.f, op, key, val)
-	if err != nil {
+	body := s.record(op, key, val)
+	if err := s.log.Append(body); err != nil {
 		s.fail(err)
-		return
+		if !errors.Is(err, applog.ErrNotSynced) {
+			return
+		}
 	}
-	s.size += n
 	if old, ok := s.data[key]; ok {
-		s.live -= int64(recordHeader + 2 + len(key) + len(old))
+		s.live -= int64(applog.Overhead + 2 + len(key) + len(old))
 	}
 	if val == nil {
 		delete(s.data, key)
 	} else {
 		s.data[key] = val
-		s.live += n
+		s.live += int64(applog.Overhead + len(body))
 	}
-	s.dirty = true
-	if s.syncEach {
-		_ = s.flushLocked()
+	if cap(s.body) > maxKeptBuffer {
+		s.body = nil // a huge retained message: do not hold its size for good
 	}
-	if s.size > compactMin && s.size > 4*s.live {
-		if err := s.flushLocked(); err == nil {
-			if err := s.compact(); err != nil {
-				s.fail(err)
-			}
+	if size := s.log.Size(); size > compactMin && size > 4*s.live {
+		if err := s.log.Sync(); err != nil {
+			s.fail(err)
+		} else if err := s.compact(); err != nil {
+			s.fail(err)
 		}
 	}
 }
@@ -257,63 +209,30 @@ func (s *fileStore) deletePrefix(prefix string) {
 	}
 }
 
-// flushLocked fsyncs what was written since the last sync.
-func (s *fileStore) flushLocked() error {
-	if !s.dirty || s.f == nil {
-		return nil
-	}
-	if err := s.f.Sync(); err != nil {
+// Flush fsyncs everything put so far.
+func (s *fileStore) Flush() error {
+	if err := s.log.Sync(); err != nil {
 		s.fail(err)
 		return err
 	}
-	s.dirty = false
 	return nil
-}
-
-// Flush fsyncs everything put so far.
-func (s *fileStore) Flush() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	return s.flushLocked()
-}
-
-func (s *fileStore) syncer(every time.Duration) {
-	defer s.wg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			_ = s.Flush()
-		}
-	}
 }
 
 // Close flushes, compacts and closes the store; later puts are ignored.
 func (s *fileStore) Close() error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
 		return nil
 	}
-	err := s.flushLocked()
+	s.closed = true
+	err := s.log.Sync()
 	if err == nil {
 		err = s.compact()
 	}
-	s.closed = true
-	if s.f != nil {
-		if cerr := s.f.Close(); err == nil {
-			err = cerr
-		}
+	if cerr := s.log.Close(); err == nil {
+		err = cerr
 	}
-	s.mu.Unlock()
-	close(s.stop)
-	s.wg.Wait()
 	return err
 }
 

@@ -1,9 +1,14 @@
 package mqttbroker
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 func TestStoreReplaysAndSurvivesATornTail(t *testing.T) {
@@ -54,5 +59,33 @@ func TestStoreReplaysAndSurvivesATornTail(t *testing.T) {
 	defer s3.Close()
 	if string(s3.data["d"]) != "5" || len(s3.data) != 3 {
 		t.Fatalf("after reopen: %v", s3.data)
+	}
+}
+
+// A state file the broker cannot read as its own (one written before the
+// log format had a header, or another file) fails Start with an error that
+// names it, and is left as it was: nothing is read as garbage or emptied.
+func TestOldStateFileFailsStart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, storeFile)
+	// A set record of the headerless format: length, CRC-32 (IEEE), op,
+	// key length, key, value.
+	old := []byte{5, 0, 0, 0, 0x43, 0x43, 0xc7, 0x2f, opSet, 1, 'k', 'v', '1'}
+	if err := os.WriteFile(path, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := openConfig()
+	cfg.Persistence = &PersistenceConfig{Dir: dir}
+	b := NewBroker(cfg, zerolog.Nop())
+	err := b.Start(context.Background())
+	if err == nil {
+		b.Stop(context.Background())
+		t.Fatal("a broker started on a state file it cannot read")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "persistence: "+path) || !strings.Contains(msg, "move it away") {
+		t.Errorf("unclear error: %s", msg)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, old) {
+		t.Error("the state file was changed")
 	}
 }

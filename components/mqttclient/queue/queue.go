@@ -4,24 +4,22 @@
 // before a crash or a SIGKILL are sent, in order, after the restart.
 //
 // autopaho's own file queue orders entries by file modification time and so
-// reorders messages written within one timestamp tick; this log is a single
-// file replayed in write order, so it cannot.
+// reorders messages written within one timestamp tick; this log (an
+// internal/applog log, locked to one process) is a single file replayed in
+// write order, so it cannot.
 //
 // A Store is owned by one goroutine (the client's sender); only Len may be
 // called from others.
 package queue
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 
+	"github.com/metronome-rt/metronome/internal/applog"
 	"github.com/metronome-rt/metronome/internal/lockfile"
 )
 
@@ -49,13 +47,11 @@ type Store struct {
 	replaying bool
 	length    atomic.Int64
 
-	f         *os.File
+	log       *applog.Log
 	path      string
-	sync      bool
-	size      int64
-	rec       []byte
-	compactN  int64 // log size that triggers a rewrite
-	compactAt int64 // growth allowed beyond the live content
+	rec       []byte // the record being written
+	compactN  int64  // log size that triggers a rewrite
+	compactAt int64  // growth allowed beyond the live content
 }
 
 // Options configure a Store.
@@ -76,7 +72,7 @@ func Open(o Options) (*Store, error) {
 	if o.Limit < 1 {
 		o.Limit = 1
 	}
-	s := &Store{limit: o.Limit, latest: map[string]uint64{}, sync: o.Sync, compactN: compactBytes, compactAt: compactBytes}
+	s := &Store{limit: o.Limit, latest: map[string]uint64{}, compactN: compactBytes, compactAt: compactBytes}
 	s.ring = make([]Message, min(o.Limit, 1024))
 	if o.Dir == "" {
 		return s, nil
@@ -84,44 +80,32 @@ func Open(o Options) (*Store, error) {
 	if o.Name == "" {
 		return nil, errors.New("queue: a log needs a name")
 	}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("queue: %w", err)
-	}
 	s.path = filepath.Join(o.Dir, o.Name+".queue")
-	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("queue: %w", err)
-	}
 	// One writer per log: a second runtime with the same client ID and
 	// directory would interleave records and corrupt both queues.
-	if err := lockfile.Lock(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("queue: %s is in use by another process (same client_id and queue dir?): %w", s.path, err)
-	}
 	s.replaying = true
-	good, err := s.replay(f)
+	log, err := applog.Open(s.path, applog.Options{Kind: logKind, Lock: true, SyncEach: o.Sync}, s.replay)
 	s.replaying = false
+	if errors.Is(err, lockfile.ErrLocked) {
+		return nil, fmt.Errorf("queue: %s is in use by another process (same client_id and queue dir?): %w", s.path, lockfile.ErrLocked)
+	}
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("queue: replaying %s: %w", s.path, err)
-	}
-	// Cut a torn record left by a crash in the middle of a write.
-	if err := f.Truncate(good); err != nil {
-		f.Close()
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	if _, err := f.Seek(good, io.SeekStart); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("queue: %w", err)
+	s.log = log
+	if err := s.compact(); err != nil {
+		log.Close()
+		return nil, err
 	}
-	s.f, s.size = f, good
-	return s, s.compact()
+	return s, nil
 }
 
-// Record layout: u32 body length, u32 CRC-32C of body, body.
-// Body: kind u8; push: qos u8, flags u8, topic length u16, topic, payload;
+// Record bodies (in an internal/applog log of kind logKind): kind u8;
+// push: qos u8, flags u8, topic length u16 (little-endian), topic, payload;
 // pop: nothing.
 const (
+	logKind = "mqttclient queue v1"
+
 	recPush = 1
 	recPop  = 2
 
@@ -129,52 +113,26 @@ const (
 	flagLatest = 2
 )
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// replay applies the log's records and returns the offset after the last
-// whole one.
-func (s *Store) replay(f *os.File) (int64, error) {
-	r := bufio.NewReader(f)
-	var off int64
-	var hdr [8]byte
-	var body []byte
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return off, nil // end, or a torn header
+// replay applies one record of the log; false stops the replay there.
+func (s *Store) replay(body []byte) bool {
+	switch body[0] {
+	case recPush:
+		if len(body) < 5 {
+			return false
 		}
-		n := binary.LittleEndian.Uint32(hdr[:4])
-		if n == 0 || n > 1<<28 {
-			return off, nil
+		tl := int(binary.LittleEndian.Uint16(body[3:5]))
+		if len(body) < 5+tl {
+			return false
 		}
-		if cap(body) < int(n) {
-			body = make([]byte, n)
-		}
-		body = body[:n]
-		if _, err := io.ReadFull(r, body); err != nil {
-			return off, nil
-		}
-		if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(hdr[4:]) {
-			return off, nil
-		}
-		switch body[0] {
-		case recPush:
-			if len(body) < 5 {
-				return off, nil
-			}
-			tl := int(binary.LittleEndian.Uint16(body[3:5]))
-			if len(body) < 5+tl {
-				return off, nil
-			}
-			m := Message{QoS: body[1], Retain: body[2]&flagRetain != 0, Latest: body[2]&flagLatest != 0,
-				Topic: string(body[5 : 5+tl]), Payload: body[5+tl:]}
-			s.push(m)
-		case recPop:
-			s.pop()
-		default:
-			return off, nil
-		}
-		off += 8 + int64(n)
+		m := Message{QoS: body[1], Retain: body[2]&flagRetain != 0, Latest: body[2]&flagLatest != 0,
+			Topic: string(body[5 : 5+tl]), Payload: body[5+tl:]}
+		s.push(m)
+	case recPop:
+		s.pop()
+	default:
+		return false
 	}
+	return true
 }
 
 // Len returns how many messages wait; safe from any goroutine.
@@ -192,7 +150,7 @@ func (s *Store) Push(m Message) (bool, error) {
 	if !s.push(m) {
 		return false, nil
 	}
-	if s.f == nil {
+	if s.log == nil {
 		return true, nil
 	}
 	return true, s.writePush(&m)
@@ -259,17 +217,17 @@ func (s *Store) Pop() error {
 		return nil
 	}
 	s.pop()
-	if s.f == nil {
+	if s.log == nil {
 		return nil
 	}
-	s.rec = append(s.rec[:0], 0, 0, 0, 0, 0, 0, 0, 0, recPop)
+	s.rec = append(s.rec[:0], recPop)
 	if err := s.write(); err != nil {
 		return err
 	}
-	if s.n == 0 && s.size > 0 {
+	if s.n == 0 {
 		return s.reset()
 	}
-	if s.size > s.compactN {
+	if s.log.Size() > s.compactN {
 		return s.compact()
 	}
 	return nil
@@ -290,6 +248,14 @@ func (s *Store) pop() {
 }
 
 func (s *Store) writePush(m *Message) error {
+	if err := s.encodePush(m); err != nil {
+		return err
+	}
+	return s.write()
+}
+
+// encodePush puts m's record into s.rec.
+func (s *Store) encodePush(m *Message) error {
 	if len(m.Topic) > 0xffff {
 		return fmt.Errorf("queue: topic of %d bytes", len(m.Topic))
 	}
@@ -300,85 +266,65 @@ func (s *Store) writePush(m *Message) error {
 	if m.Latest {
 		flags |= flagLatest
 	}
-	s.rec = append(s.rec[:0], 0, 0, 0, 0, 0, 0, 0, 0, recPush, m.QoS, flags, byte(len(m.Topic)), byte(len(m.Topic)>>8))
+	s.rec = append(s.rec[:0], recPush, m.QoS, flags, byte(len(m.Topic)), byte(len(m.Topic)>>8))
 	s.rec = append(s.rec, m.Topic...)
 	s.rec = append(s.rec, m.Payload...)
-	return s.write()
+	return nil
 }
 
+// write appends s.rec to the log: one write(2), and an fsync with
+// Options.Sync.
 func (s *Store) write() error {
-	body := s.rec[8:]
-	binary.LittleEndian.PutUint32(s.rec[:4], uint32(len(body)))
-	binary.LittleEndian.PutUint32(s.rec[4:8], crc32.Checksum(body, crcTable))
-	if _, err := s.f.Write(s.rec); err != nil {
+	if err := s.log.Append(s.rec); err != nil {
 		return fmt.Errorf("queue: %w", err)
-	}
-	s.size += int64(len(s.rec))
-	if s.sync {
-		return s.f.Sync()
 	}
 	return nil
 }
 
 // reset empties the log once nothing waits.
 func (s *Store) reset() error {
-	if err := s.f.Truncate(0); err != nil {
+	if s.log.Size() == 0 {
+		return nil
+	}
+	if err := s.log.Reset(); err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
-	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("queue: %w", err)
-	}
-	s.size = 0
 	return nil
 }
 
 // compact rewrites the log with only the waiting messages, through a
 // temporary file renamed over the old one, so a crash leaves either log.
 func (s *Store) compact() error {
-	if s.f == nil {
+	if s.log == nil {
 		return nil
 	}
 	if s.n == 0 {
 		return s.reset()
 	}
-	tmp := s.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	err := s.log.Rewrite(func(add func([]byte) error) error {
+		for i := 0; i < s.n; i++ {
+			if err := s.encodePush(&s.ring[(s.head+i)%len(s.ring)]); err != nil {
+				return err
+			}
+			if err := add(s.rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("queue: %w", err)
-	}
-	// The new file takes the old one's place, and its lock with it.
-	if err := lockfile.Lock(f); err != nil {
-		f.Close()
-		return fmt.Errorf("queue: locking %s: %w", tmp, err)
-	}
-	old, oldSize := s.f, s.size
-	s.f, s.size = f, 0
-	for i := 0; i < s.n && err == nil; i++ {
-		err = s.writePush(&s.ring[(s.head+i)%len(s.ring)])
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = os.Rename(tmp, s.path)
-	}
-	if err != nil {
-		f.Close()
-		os.Remove(tmp)
-		s.f, s.size = old, oldSize
 		return fmt.Errorf("queue: compacting: %w", err)
 	}
-	old.Close()
-	s.compactN = s.compactAt + 2*s.size
+	s.compactN = s.compactAt + 2*s.log.Size()
 	return nil
 }
 
 // Close closes the log; waiting messages stay in it for the next Open.
 func (s *Store) Close() error {
-	if s.f == nil {
+	if s.log == nil {
 		return nil
 	}
-	err := s.f.Close()
-	s.f = nil
+	err := s.log.Close()
+	s.log = nil
 	return err
 }

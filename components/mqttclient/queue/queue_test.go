@@ -1,12 +1,16 @@
 package queue
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/metronome-rt/metronome/internal/applog"
 )
 
 func drain(t *testing.T, s *Store) []string {
@@ -202,8 +206,9 @@ func TestPushPopAllocatesNothing(t *testing.T) {
 }
 
 // FuzzReplay opens arbitrary bytes as a queue log: whatever a crash or a
-// disk error left, Open never panics, keeps only whole records, and the
-// store works afterwards.
+// disk error left, Open never panics; a file that is not a queue log is
+// refused with a clear error and left as it was, and of a queue log only
+// whole records are kept, and the store works afterwards.
 func FuzzReplay(f *testing.F) {
 	dir := f.TempDir()
 	s, _ := Open(Options{Limit: 10, Dir: dir, Name: "seed"})
@@ -213,16 +218,27 @@ func FuzzReplay(f *testing.F) {
 	s.Pop()
 	s.Close()
 	seed, _ := os.ReadFile(filepath.Join(dir, "seed.queue"))
+	header := seed[:bytes.IndexByte(seed, '\n')+1]
 	f.Add(seed)
 	f.Add(seed[:len(seed)-3])
 	f.Add([]byte{})
+	f.Add(header[:5])
+	f.Add(append(header[:len(header):len(header)], 1, 0, 0, 0, 0, 0, 0, 0, 9))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 9})
 	f.Fuzz(func(t *testing.T, log []byte) {
 		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, "q.queue"), log, 0o600)
+		path := filepath.Join(dir, "q.queue")
+		os.WriteFile(path, log, 0o600)
 		s, err := Open(Options{Limit: 5, Dir: dir, Name: "q"})
 		if err != nil {
-			t.Fatal(err)
+			var fe *applog.FormatError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "move it away") {
+				t.Fatalf("refused with an unclear error: %v", err)
+			}
+			if b, _ := os.ReadFile(path); !bytes.Equal(b, log) {
+				t.Fatal("a refused file was changed")
+			}
+			return
 		}
 		before := snapshot(s)
 		if ok, err := s.Push(Message{Topic: "new", Payload: []byte("x"), QoS: 1}); err != nil {
@@ -240,4 +256,23 @@ func FuzzReplay(f *testing.F) {
 		}
 		s2.Close()
 	})
+}
+
+// A log from before the format had a header (or from anything else) is
+// refused at Open with an error that names it and says what to do, and
+// is left as it was: it is not replayed as garbage nor emptied.
+func TestOldFormatIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.queue")
+	// A push record of the old, headerless format (length, CRC-32C, body):
+	// QoS 1, topic "t", payload "12".
+	old := []byte{8, 0, 0, 0, 0x26, 0x9d, 0x6f, 0xdf, recPush, 1, 0, 1, 0, 't', '1', '2'}
+	os.WriteFile(path, old, 0o600)
+	_, err := Open(Options{Limit: 10, Dir: dir, Name: "c"})
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "move it away") {
+		t.Fatalf("old format: %v", err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, old) {
+		t.Fatal("the refused log was changed")
+	}
 }
