@@ -57,25 +57,16 @@ Every lost message is reported; a run that loses messages exits 1.
 
 // brokerResult is one row of the report.
 type brokerResult struct {
-	Name     string  `json:"name"`
-	QoS      int     `json:"qos"`
-	MsgsPerS float64 `json:"msgs_per_s"`
-	Lost     int     `json:"lost"`
-	P50us    float64 `json:"p50_us"`
-	P99us    float64 `json:"p99_us"`
-}
-
-type brokerReport struct {
-	Bench   string         `json:"bench"`
-	Results []brokerResult `json:"results"`
+	benchResult
+	P50us float64 `json:"p50_us"`
+	P99us float64 `json:"p99_us"`
 }
 
 // benchBroker runs `runtime bench broker`; it returns the exit code.
 func benchBroker(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("runtime bench broker", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "")
-	n := fs.Int("messages", 20000, "")
-	rounds := fs.Int("rounds", 3, "")
+	br := addBenchRounds(fs)
+	asJSON, n, rounds := br.json, br.messages, br.rounds
 	payload := fs.Int("payload", 64, "")
 	inProcess := fs.Bool("in-process", false, "")
 	serve := fs.Bool("serve-embedded", false, "") // child mode: serve until stdin closes
@@ -83,11 +74,8 @@ func benchBroker(args []string, stdout, stderr io.Writer) int {
 	if code >= 0 {
 		return code
 	}
-	if *n < 1 || *n > 10_000_000 {
-		return usageErr(fmt.Sprintf("--messages must be 1..10000000, got %d", *n))
-	}
-	if *rounds < 1 || *rounds > 100 {
-		return usageErr(fmt.Sprintf("--rounds must be 1..100, got %d", *rounds))
+	if msg := br.check(); msg != "" {
+		return usageErr(msg)
 	}
 	if *payload < 16 || *payload > 1<<20 {
 		return usageErr(fmt.Sprintf("--payload must be 16..1048576 bytes, got %d", *payload))
@@ -126,16 +114,12 @@ func benchBroker(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	rep := brokerReport{Bench: "broker"}
+	rep := benchReport[brokerResult]{Bench: "broker"}
 	failed := false
 	for _, qos := range []byte{0, 1} {
 		runs := make([][]brokerResult, len(targets))
 		for round := 0; round < *rounds; round++ {
-			for k := range targets {
-				i := k
-				if round%2 == 1 {
-					i = len(targets) - 1 - k
-				}
+			for _, i := range roundOrder(round, len(targets)) {
 				t := targets[i]
 				fmt.Fprintf(stderr, "round %d/%d: %s QoS %d, %d messages of %d bytes...\n", round+1, *rounds, t.name, qos, *n, *payload)
 				r, err := measureBroker(t.addr, qos, *n, *payload)
@@ -352,24 +336,9 @@ func startMosquittoBroker(bin string) (string, func(), error) {
 // medianResult combines rounds: the median of each figure and the sum of
 // the lost messages.
 func medianResult(rs []brokerResult) brokerResult {
-	med := func(f func(brokerResult) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
-	}
-	var out brokerResult
-	for _, r := range rs {
-		out.Lost += r.Lost
-	}
-	out.MsgsPerS = med(func(r brokerResult) float64 { return r.MsgsPerS })
-	out.P50us = med(func(r brokerResult) float64 { return r.P50us })
-	out.P99us = med(func(r brokerResult) float64 { return r.P99us })
+	out := brokerResult{benchResult: combineRounds(rs, func(r brokerResult) benchResult { return r.benchResult })}
+	out.P50us = median(rs, func(r brokerResult) float64 { return r.P50us })
+	out.P99us = median(rs, func(r brokerResult) float64 { return r.P99us })
 	return out
 }
 
@@ -406,7 +375,7 @@ const benchWindow = 1000
 
 // measureBroker runs both phases against one broker at one QoS.
 func measureBroker(addr string, qos byte, n, payloadSize int) (brokerResult, error) {
-	res := brokerResult{QoS: int(qos)}
+	res := brokerResult{benchResult: benchResult{QoS: int(qos)}}
 	start := time.Now()
 	var received atomic.Int64
 	var lastRecv atomic.Int64

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/url"
 	goruntime "runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -62,33 +61,21 @@ A run that loses messages exits 1.
 
 // clientBenchResult is one row of the report.
 type clientBenchResult struct {
-	Name         string  `json:"name"`
-	QoS          int     `json:"qos"`
-	MsgsPerS     float64 `json:"msgs_per_s"`
-	Lost         int     `json:"lost"`
+	benchResult
 	AllocsPerMsg float64 `json:"allocs_per_msg"`
-}
-
-type clientBenchReport struct {
-	Bench   string              `json:"bench"`
-	Results []clientBenchResult `json:"results"`
 }
 
 // benchMQTTClient runs `runtime bench client`; it returns the exit code.
 func benchMQTTClient(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("runtime bench client", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "")
-	n := fs.Int("messages", 20000, "")
-	rounds := fs.Int("rounds", 3, "")
+	br := addBenchRounds(fs)
+	asJSON, n, rounds := br.json, br.messages, br.rounds
 	code, usageErr := benchArgs(fs, args, benchClientUsage, stdout, stderr)
 	if code >= 0 {
 		return code
 	}
-	if *n < 1 {
-		return usageErr(fmt.Sprintf("--messages %d: want at least 1", *n))
-	}
-	if *rounds < 1 {
-		return usageErr(fmt.Sprintf("--rounds %d: want at least 1", *rounds))
+	if msg := br.check(); msg != "" {
+		return usageErr(msg)
 	}
 	b, err := startClientBenchBroker()
 	if err != nil {
@@ -96,16 +83,14 @@ func benchMQTTClient(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer b.close()
-	report := clientBenchReport{Bench: "client"}
+	report := benchReport[clientBenchResult]{Bench: "client"}
 	lost := false
 	for _, qos := range []int{0, 1} {
 		runs := map[string][]clientBenchResult{}
+		names := []string{"metronome", "autopaho"}
 		for round := 0; round < *rounds; round++ {
-			names := []string{"metronome", "autopaho"}
-			if round%2 == 1 {
-				names[0], names[1] = names[1], names[0]
-			}
-			for _, name := range names {
+			for _, i := range roundOrder(round, len(names)) {
+				name := names[i]
 				topic := fmt.Sprintf("bench/%s/%d/%d", name, qos, round)
 				run := benchMetronomeClient
 				if name == "autopaho" {
@@ -119,7 +104,7 @@ func benchMQTTClient(args []string, stdout, stderr io.Writer) int {
 				runs[name] = append(runs[name], r)
 			}
 		}
-		for _, name := range []string{"metronome", "autopaho"} {
+		for _, name := range names {
 			r := medianClientResult(runs[name])
 			r.Name, r.QoS = name, qos
 			lost = lost || r.Lost > 0
@@ -149,25 +134,10 @@ func benchMQTTClient(args []string, stdout, stderr io.Writer) int {
 
 // medianClientResult returns each figure's median over rs and the total loss.
 func medianClientResult(rs []clientBenchResult) clientBenchResult {
-	med := func(f func(clientBenchResult) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	return clientBenchResult{
+		benchResult:  combineRounds(rs, func(r clientBenchResult) benchResult { return r.benchResult }),
+		AllocsPerMsg: median(rs, func(r clientBenchResult) float64 { return r.AllocsPerMsg }),
 	}
-	out := clientBenchResult{
-		MsgsPerS:     med(func(r clientBenchResult) float64 { return r.MsgsPerS }),
-		AllocsPerMsg: med(func(r clientBenchResult) float64 { return r.AllocsPerMsg }),
-	}
-	for _, r := range rs {
-		out.Lost += r.Lost
-	}
-	return out
 }
 
 // clientBenchBroker is an in-process mochi broker whose inline subscriber
@@ -251,7 +221,8 @@ func (b *clientBenchBroker) result(s *clientBenchSeq, start time.Time, mallocs0 
 	goruntime.ReadMemStats(&ms)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	r := clientBenchResult{Lost: s.n - s.received + s.bad}
+	var r clientBenchResult
+	r.Lost = s.n - s.received + s.bad
 	end := s.last
 	if end.IsZero() {
 		end = time.Now()
