@@ -46,6 +46,7 @@ type componentEntry struct {
 	Overrun     *overrunConfig         `yaml:"overrun"`
 	Parameters  yaml.Node              `yaml:"parameters"`
 	Inputs      yaml.Node              `yaml:"inputs"`
+	Outputs     yaml.Node              `yaml:"outputs"`
 	Alarms      map[string]alarmConfig `yaml:"alarms"`
 	Config      yaml.Node              `yaml:"config"`
 	Components  []yaml.Node            `yaml:"components"`
@@ -69,8 +70,10 @@ type alarmConfig struct {
 	Text    string         `yaml:"text"`
 }
 
-// inputRoute is one `inputs:` value: a path, or {route: path, delay: true}.
+// inputRoute is one `inputs:` value: a path, or {route: path, delay: true,
+// ops: [...]}.
 type inputRoute struct {
-	Route string `yaml:"route"`
-	Delay bool   `yaml:"delay"`
+	Route string    `yaml:"route"`
+	Delay bool      `yaml:"delay"`
+	Ops   yaml.Node `yaml:"ops"`
 }

@@ -96,6 +96,7 @@ func (l *loader) build(e *entry) {
 	}
 	l.parameters(e)
 	l.alarms(e)
+	l.outputOps(e)
 }
 
 // fieldError reports a mistake in a component's config at the key or

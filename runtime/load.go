@@ -88,6 +88,7 @@ type loader struct {
 	app   *App
 
 	entries   []*entry // every component entry, parents first, in file order
+	inOps     map[*Node]inputOps
 	edges     []*edge
 	including []string // include stack, for cycles
 	budget    readBudget

@@ -72,6 +72,7 @@ func (l *loader) route(e *entry, in *inputSpec) {
 	}
 	r := &route{sink: k.Value, text: in.route.Route, delayed: in.route.Delay, pos: in.pos}
 	node.routes = append(node.routes, r)
+	l.inputOps(e, in, node, dst)
 	if l.nameFailed && !strings.HasPrefix(r.text, ".") {
 		return // without the application's name, absolute and remote routes look alike
 	}

@@ -61,6 +61,7 @@ func (n *Node) Run(t scheduler.Tick) {
 		l.Latch()
 	}
 	n.comp.Process(t)
+	n.runOutputOps()
 	n.shared.Publish()
 }
 

@@ -37,7 +37,10 @@ type entry struct {
 type inputSpec struct {
 	k, v  *yaml.Node
 	route inputRoute
-	pos   Pos // of the routing path
+	pos   Pos      // of the routing path
+	ops   []opSpec // its operators whose form is right
+	// opsBad: some operator's form is wrong, so none is installed.
+	opsBad bool
 }
 
 // structure checks the application's keys and builds the component tree
@@ -417,8 +420,10 @@ func (l *loader) input(e *entry, k, v *yaml.Node) (inputSpec, bool) {
 			return in, false
 		}
 		in.pos = d.keyPos(v, "route") // point at the path, not the braces
+		in.ops, in.opsBad = parseOps(d, &in.route.Ops, "inputs."+k.Value+".ops")
+		in.opsBad = !in.opsBad
 	default:
-		d.fail(v, "inputs."+k.Value, "want a routing path such as %s.Comp.Out, or {route: ..., delay: true}, got %s", l.app.Name, describe(v))
+		d.fail(v, "inputs."+k.Value, "want a routing path such as %s.Comp.Out, or {route: ..., delay: true, ops: [...]}, got %s", l.app.Name, describe(v))
 		return in, false
 	}
 	in.route.Route = strings.TrimSpace(in.route.Route)
