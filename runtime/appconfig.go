@@ -39,6 +39,8 @@ type appFile struct {
 type componentEntry struct {
 	Name        string                 `yaml:"name"`
 	Type        string                 `yaml:"type"`
+	Model       string                 `yaml:"model"`
+	Override    yaml.Node              `yaml:"override"`
 	Description string                 `yaml:"description"`
 	FS          *float64               `yaml:"fs"`
 	Priority    string                 `yaml:"priority"`

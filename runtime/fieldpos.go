@@ -137,11 +137,11 @@ func doubleQuotedOffset(raw []byte, off int) (int, bool) {
 	}
 	i, v := 1, 0
 	for {
+		if i < len(raw) && v == off {
+			return i, true // the closing quote for the end of the value
+		}
 		if i >= len(raw) || raw[i] == '"' {
 			return 0, false
-		}
-		if v == off {
-			return i, true
 		}
 		rawLen, valLen := 0, 0
 		if raw[i] == '\\' {

@@ -584,4 +584,9 @@ func (l *loader) inputOps(e *entry, in *inputSpec, owner *Node, dst signals.Port
 
 // aliasOwner returns the component that owns a member a model instance
 // exposes under name, or nil when name is the node's own.
-func (n *Node) aliasOwner(name string) *Node { return n.aliases[name] }
+func (n *Node) aliasOwner(name string) *Node {
+	if n == nil {
+		return nil
+	}
+	return n.aliases[name]
+}

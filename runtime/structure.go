@@ -31,6 +31,8 @@ type entry struct {
 	// clash: the name is taken (by a sibling, a member of the parent or
 	// the runtime), so the component is checked but kept out of the tree.
 	clash bool
+	// inst: the entry instantiates a model (model.go).
+	inst *instance
 }
 
 // inputSpec is one `inputs:` entry as written.
@@ -235,7 +237,7 @@ func (l *loader) include(d *decoder, inc, item *yaml.Node, parent *entry, inheri
 	}
 	l.including = append(l.including, d.file)
 	defer func() { l.including = l.including[:len(l.including)-1] }()
-	sub := &decoder{file: file, src: src, errs: l.errs, path: d.path}
+	sub := &decoder{file: file, src: src, errs: l.errs, path: d.path, origin: l.origin}
 	switch root.Kind {
 	case yaml.SequenceNode:
 		var out []*Node
@@ -272,12 +274,13 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *entry, inherit Rate
 		}
 		return parentPath + "." + name
 	}
-	e := &entry{parent: parent, n: n}
 	cd := d.with(d.path)
 	if name := scalarAt(n, "name"); checkName(name) == nil {
 		// Name the component in messages about its own keys too.
 		cd.path = join(name)
+		n = l.overridden(cd.path, n) // inside a model instance
 	}
+	e := &entry{parent: parent, n: n}
 	cd.decode(n, reflect.ValueOf(&e.ce).Elem(), "")
 	ce := &e.ce
 	if n.Kind != yaml.MappingNode {
@@ -327,7 +330,19 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *entry, inherit Rate
 		l.namesakes[prev.node] = append(l.namesakes[prev.node], node)
 	}
 	typ, known := l.reg.Lookup(ce.Type)
+	_, modelKey := mapEntry(n, "model")
 	switch {
+	case modelKey != nil && ce.Model == "":
+		l.fail(node)
+		if !isBad(modelKey) && !isNull(modelKey) {
+			l.errs.add(d.keyPos(n, "model"), joinPath(path, "model"), "empty: give the model's file")
+		} else if isNull(modelKey) {
+			l.errs.add(d.keyPos(n, "model"), joinPath(path, "model"), "empty: give the model's file")
+		}
+	case modelKey != nil:
+		if !l.instantiate(e, cd) {
+			l.fail(node)
+		}
 	case ce.Type == "":
 		l.fail(node)
 		switch {
@@ -336,7 +351,7 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *entry, inherit Rate
 		case valueAt(n, "type") != nil:
 			l.errs.add(d.keyPos(n, "type"), joinPath(path, "type"), "empty: give the component type (see `runtime types`)")
 		case !l.errs.misspelt(n, "type"):
-			l.errs.add(d.pos(n), path, "missing key \"type\": the component type (see `runtime types`)")
+			l.errs.add(d.pos(n), path, "missing key \"type\": the component type (see `runtime types`), or \"model\": a model file")
 		}
 	case !known:
 		l.errs.add(d.keyPos(n, "type"), path, "unknown component type %q%s", ce.Type, suggest(ce.Type, l.reg.Names()))
@@ -348,7 +363,10 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *entry, inherit Rate
 	l.shapes(e)
 	l.app.all = append(l.app.all, node)
 	l.entries = append(l.entries, e)
-	if len(ce.Components) > 0 {
+	switch {
+	case e.inst != nil:
+		node.Children = l.modelComponents(e, rate)
+	case len(ce.Components) > 0:
 		node.Children = l.components(cd, ce.Components, e, rate, map[string]*entry{})
 	}
 	return e
