@@ -89,8 +89,8 @@ type loader struct {
 	warns *errs
 	app   *App
 
-	entries   []*entry // every component entry, parents first, in file order
-	inOps     map[*Node]inputOps
+	entries []*entry // every component entry, parents first, in file order
+	inOps   map[*Node]inputOps
 	// Models (model.go): each file read once; the files and instances
 	// being read, innermost last; every instance; the file of each node
 	// merged in from another file.
@@ -99,9 +99,9 @@ type loader struct {
 	active     []*instance
 	instances  []*instance
 	origin     map[*yaml.Node]*source
-	edges     []*edge
-	including []string // include stack, for cycles
-	budget    readBudget
+	edges      []*edge
+	including  []string // include stack, for cycles
+	budget     readBudget
 	// expanded holds the scalars that named a ${...} variable.
 	expanded map[*yaml.Node]expansion
 
