@@ -77,6 +77,7 @@ func (l *loader) structure(d *decoder, root *yaml.Node) bool {
 	app.Name = af.Application
 	def := Rate{FS: DefaultFS, Priority: scheduler.Normal, Group: DefaultGroup}
 	l.applyRate(d, root, "", &def, af.FS, af.Priority, af.Group, af.Overrun)
+	app.Rate = def
 	if len(af.Components) == 0 {
 		switch at := valueAt(root, "components"); {
 		case at == nil:
