@@ -43,7 +43,7 @@ func testApps(args []string, stdout, stderr io.Writer) int {
 			if len(t.Failures) > 0 {
 				failed++
 			} else if *verbose {
-				fmt.Fprintf(stdout, "%s: ok: %s (%d steps, %s of virtual time)\n", t.Pos, t.Name, t.Steps, t.Time)
+				fmt.Fprintf(stdout, "%s: ok: %s (%s, %s of virtual time)\n", t.Pos, t.Name, apptest.Count(t.Steps, "step"), t.Time)
 			}
 		}
 		switch {
@@ -51,10 +51,10 @@ func testApps(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "FAIL %s: not run\n", file)
 			code = 1
 		case failed > 0:
-			fmt.Fprintf(stdout, "FAIL %s: %d of %d tests failed\n", file, failed, len(res.Tests))
+			fmt.Fprintf(stdout, "FAIL %s: %d of %s failed\n", file, failed, apptest.Count(len(res.Tests), "test"))
 			code = 1
 		default:
-			fmt.Fprintf(stdout, "ok   %s: %d tests\n", file, len(res.Tests))
+			fmt.Fprintf(stdout, "ok   %s: %s\n", file, apptest.Count(len(res.Tests), "test"))
 		}
 	}
 	return code

@@ -47,7 +47,7 @@ tests:
           T.Double.Out: 9
 `)
 	code, out, errOut := runCmd("test", "-v", pass)
-	if code != 0 || errOut != "" || !strings.Contains(out, "pass_test.yaml:3:5: ok: doubles (2 steps, 100ms of virtual time)") || !strings.Contains(out, "ok   "+pass+": 1 tests") {
+	if code != 0 || errOut != "" || !strings.Contains(out, "pass_test.yaml:3:5: ok: doubles (2 steps, 100ms of virtual time)") || !strings.Contains(out, "ok   "+pass+": 1 test") {
 		t.Errorf("passing file: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	code, out, errOut = runCmd("test", pass, fail)
@@ -55,7 +55,7 @@ tests:
 	if code != 1 || errOut != wantErr || !strings.Contains(out, "FAIL "+fail+": 1 of 2 tests failed") {
 		t.Errorf("failing file: exit %d\nstdout:\n%s\nstderr:\n%s\nwant stderr:\n%s", code, out, errOut, wantErr)
 	}
-	if code, out, _ = runCmd("test", "-run", "doubles", fail); code != 0 || !strings.Contains(out, "1 tests") {
+	if code, out, _ = runCmd("test", "-run", "doubles", fail); code != 0 || !strings.Contains(out, ": 1 test\n") {
 		t.Errorf("-run doubles: exit %d\n%s", code, out)
 	}
 	for _, args := range [][]string{{"test"}, {"test", "-run", "(", pass}, {"test", "--nope", pass}} {

@@ -82,9 +82,17 @@ func (r *Result) Print(w io.Writer, verbose bool) {
 			fmt.Fprintln(w, f)
 		}
 		if verbose && len(t.Failures) == 0 {
-			fmt.Fprintf(w, "%s: ok: %s (%d steps, %s)\n", t.Pos, t.Name, t.Steps, t.Time)
+			fmt.Fprintf(w, "%s: ok: %s (%s, %s)\n", t.Pos, t.Name, Count(t.Steps, "step"), t.Time)
 		}
 	}
+}
+
+// Count says how many of a thing there are: "1 step", "3 steps".
+func Count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // maxFileSize bounds a test file, as the loader bounds an application's.
