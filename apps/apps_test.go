@@ -1,6 +1,7 @@
-// Package apps_test runs the YAML test of every example application: each
-// apps/NAME.yaml has an apps/NAME_test.yaml, and every test in it passes.
 package apps_test
+
+// Every example application has a YAML test: each apps/NAME.yaml has an
+// apps/NAME_test.yaml, and every test in it passes.
 
 import (
 	"os"

@@ -58,6 +58,9 @@ type AlarmEvent struct {
 	Wall   time.Time
 	Active bool
 	Acked  bool
+	// By names who acknowledged the alarm, for an acknowledgement made
+	// from outside (the live view, `runtime ack`); empty otherwise.
+	By string
 }
 
 // AlarmEventKind says what happened to an alarm.
@@ -88,6 +91,7 @@ type Alarm struct {
 	condSince int64 // Mono ns when Update's condition became true; -1 = false
 	clock     *signals.Clock
 	emit      func(AlarmEvent)
+	ackBy     string // who acknowledges, while Ack reports it
 }
 
 // AlarmOption sets an alarm's delay.
@@ -179,5 +183,5 @@ func (a *Alarm) report(k AlarmEventKind) {
 	if a.clock != nil && a.clock.Now != 0 {
 		wall = time.Unix(0, a.clock.Now)
 	}
-	a.emit(AlarmEvent{Alarm: a, Kind: k, Text: a.text, Wall: wall, Active: a.active, Acked: !a.unacked})
+	a.emit(AlarmEvent{Alarm: a, Kind: k, Text: a.text, Wall: wall, Active: a.active, Acked: !a.unacked, By: a.ackBy})
 }

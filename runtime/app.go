@@ -38,21 +38,31 @@ type App struct {
 	events  chan AlarmEvent
 	dropped atomic.Uint64 // alarm events lost because the log could not keep up
 
+	// The seams through which the running application is observed and
+	// written from outside (seams.go, tap.go, write.go, force.go, events.go).
+	tap    *Tap
+	forces *forceTable
+	evlog  *eventLog
+	// View is the application's `view:` setting (nil if absent).
+	View *ViewConfig
+
 	mu      sync.Mutex
 	started []*Node
 	cancel  context.CancelFunc
 	logDone chan struct{}
+	logQuit chan struct{}
 }
 
 func newApp(opts LoadOptions) *App {
-	return &App{opts: opts, log: opts.Log, events: make(chan AlarmEvent, 1024)}
+	return &App{opts: opts, log: opts.Log, events: make(chan AlarmEvent, 1024), evlog: newEventLog()}
 }
 
-// emit passes an alarm event on without ever blocking the tick.
+// emit passes an alarm event on without ever blocking the tick: to the
+// test's OnAlarm, if set, and to the goroutine that logs it and keeps the
+// event history.
 func (a *App) emit(ev AlarmEvent) {
 	if a.opts.OnAlarm != nil {
 		a.opts.OnAlarm(ev)
-		return
 	}
 	select {
 	case a.events <- ev:
@@ -153,9 +163,10 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	life, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	if a.opts.OnAlarm == nil {
-		a.logDone = make(chan struct{})
-		go a.logAlarms()
+	a.logDone, a.logQuit = make(chan struct{}), make(chan struct{})
+	go a.logAlarms()
+	if a.tap != nil {
+		go a.tap.runPump(life.Done())
 	}
 	for _, n := range a.all {
 		s, ok := n.comp.(Starter)
@@ -205,7 +216,7 @@ func (a *App) stopLocked(ctx context.Context) error {
 		a.cancel()
 	}
 	if a.logDone != nil {
-		close(a.events)
+		close(a.logQuit) // events still sent later are counted, never a panic
 		<-a.logDone
 		a.logDone = nil
 	}
@@ -214,23 +225,50 @@ func (a *App) stopLocked(ctx context.Context) error {
 
 func (a *App) logAlarms() {
 	defer close(a.logDone)
-	for ev := range a.events {
-		info := ev.Alarm.Info()
-		var e *zerolog.Event
-		switch {
-		case ev.Kind != AlarmSet:
-			e = a.log.Info()
-		case info.Level == Error:
-			e = a.log.Error()
-		case info.Level == Warning:
-			e = a.log.Warn()
-		default:
-			e = a.log.Info()
+	for {
+		select {
+		case ev := <-a.events:
+			a.logAlarm(ev)
+		case <-a.logQuit:
+			for {
+				select {
+				case ev := <-a.events:
+					a.logAlarm(ev)
+				default:
+					return
+				}
+			}
 		}
-		e.Str("alarm", info.Path).Str("level", info.Level.String()).Str("event", ev.Kind.String()).
-			Bool("acked", ev.Acked).Msg(ev.Text)
-		if n := a.dropped.Swap(0); n > 0 {
-			a.log.Warn().Uint64("lost", n).Msg("alarm events were not logged: the log could not keep up")
-		}
+	}
+}
+
+// logAlarm records an alarm event in the history and logs it.
+func (a *App) logAlarm(ev AlarmEvent) {
+	a.evlog.addAlarm(ev)
+	if a.opts.OnAlarm != nil {
+		return // the test sees the events itself
+	}
+	info := ev.Alarm.Info()
+	var e *zerolog.Event
+	switch {
+	case ev.Kind != AlarmSet:
+		e = a.log.Info()
+	case info.Level == Error:
+		e = a.log.Error()
+	case info.Level == Warning:
+		e = a.log.Warn()
+	default:
+		e = a.log.Info()
+	}
+	// The alarm's level has its own key: "level" is the log line's, and a
+	// second one would make a cleared error alarm read as ERR and a
+	// warning as WAR beside WRN.
+	e = e.Str("alarm", info.Path).Str("alarm_level", info.Level.String()).Str("event", ev.Kind.String()).Bool("acked", ev.Acked)
+	if ev.By != "" {
+		e = e.Str("user", ev.By)
+	}
+	e.Msg(ev.Text)
+	if n := a.dropped.Swap(0); n > 0 {
+		a.log.Warn().Uint64("lost", n).Msg("alarm events were not logged: the log could not keep up")
 	}
 }

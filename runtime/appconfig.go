@@ -33,6 +33,8 @@ type appFile struct {
 	Overrun *overrunConfig `yaml:"overrun"`
 	// Components are the application's top-level components, or includes.
 	Components []yaml.Node `yaml:"components"`
+	// View serves the live view, metrics and health checks (viewconfig.go).
+	View *ViewConfig `yaml:"view"`
 }
 
 // componentEntry is one item of a `components:` list.

@@ -112,12 +112,17 @@ func (l *loader) fieldError(e *entry, fe *FieldError) {
 }
 
 func (l *loader) fieldPos(e *entry, fe *FieldError) Pos {
-	d := e.d
-	cfg := &e.ce.Config
-	if cfg.Kind == 0 {
-		return d.pos(e.n)
+	if e.ce.Config.Kind == 0 {
+		return e.d.pos(e.n)
 	}
-	val, key, found := fieldNode(cfg, fe.Path)
+	return l.placeField(e.d, &e.ce.Config, fe)
+}
+
+// placeField is the position of a field error below the YAML node n that
+// its path starts from: the key or value the path names, the character
+// Offset points at, or the nearest enclosing node the file holds.
+func (l *loader) placeField(d *decoder, n *yaml.Node, fe *FieldError) Pos {
+	val, key, found := fieldNode(n, fe.Path)
 	switch {
 	case !found:
 		return d.pos(val)

@@ -14,7 +14,7 @@ import (
 // the type itself so that it cannot drift from the code.
 type TypeDoc struct {
 	Name       string      `json:"name"`
-	Package    string      `json:"package,omitempty"` // import path of the config type's package
+	Package    string      `json:"package,omitempty"` // import path of the package that defines the type
 	Summary    string      `json:"summary"`
 	Doc        string      `json:"doc,omitempty"`
 	Example    string      `json:"example,omitempty"`
@@ -41,13 +41,24 @@ type ConfigKey struct {
 // "Type.Field" (Go names: "Config.Servers"), so that the comment written on
 // a field is the one description of its key: `runtime types` prints it and
 // the generated docs show it. The generator `go run ./runtime/configdoc`
-// writes them into each component package (configdoc_gen.go) as a
-// FieldDocs method on the type's config struct; `go generate ./cmd/runtime`
+// writes them into the package of each config struct (configdoc_gen.go) as
+// a FieldDocs method on the struct, also when the struct is declared in
+// another package than the type that uses it; `go generate ./cmd/runtime`
 // runs it and then rewrites the docs.
 type FieldDocs map[string]string
 
 // fieldDocumenter is a config struct whose package holds its field docs.
 type fieldDocumenter interface{ FieldDocs() FieldDocs }
+
+// fieldDocs returns the docs of the fields of the struct type t: each
+// struct says its own, so a struct from another package than the config
+// that nests it brings its docs along.
+func fieldDocs(t reflect.Type) FieldDocs {
+	if fd, ok := reflect.New(t).Interface().(fieldDocumenter); ok {
+		return fd.FieldDocs()
+	}
+	return nil
+}
 
 // SignalDoc describes a signal of a type built with its default config.
 type SignalDoc struct {
@@ -80,23 +91,20 @@ type AlarmDoc struct {
 // StandardMembers documents the signals and alarm every component has.
 func StandardMembers() TypeDoc {
 	d, _ := Describe(Define(Spec[struct{}]{Name: "Standard", Build: func(*Builder, *struct{}) (Component, error) { return nil, nil }}))
-	d.Name, d.Summary = "", "every component has these, besides its own"
+	d.Name, d.Package, d.Summary = "", "", "every component has these, besides its own"
 	return d
 }
 
 // Describe builds an instance of t with its default config (without
-// validating it) and reports its config keys, signals, parameters and
-// alarms. Signals that depend on configuration (MQTT topics, for example)
-// appear only as the config keys that declare them.
+// validating it) at the default rate, as a component that sets neither,
+// and reports its config keys, signals, parameters and alarms. Signals
+// that depend on configuration (MQTT topics, for example) appear only as
+// the config keys that declare them.
 func Describe(t *Type) (TypeDoc, error) {
-	d := TypeDoc{Name: t.name, Package: t.configType.PkgPath(), Summary: t.summary, Doc: t.doc, Example: t.example}
+	d := TypeDoc{Name: t.name, Package: t.pkg, Summary: t.summary, Doc: t.doc, Example: t.example}
 	cfg := t.newConfig()
-	var docs FieldDocs
-	if fd, ok := cfg.(fieldDocumenter); ok {
-		docs = fd.FieldDocs()
-	}
-	d.Config = configKeys(reflect.ValueOf(cfg).Elem(), "", docs, t.configType.PkgPath())
-	node := &Node{Name: "X", Path: "X", TypeName: t.name}
+	d.Config = configKeys(reflect.ValueOf(cfg).Elem(), "")
+	node := &Node{Name: "X", Path: "X", TypeName: t.name, Rate: defaultRate()}
 	b := &Builder{node: node, path: "X"}
 	std := t.name == "Standard"
 	if std {
@@ -125,12 +133,13 @@ func Describe(t *Type) (TypeDoc, error) {
 
 // configKeys lists the YAML keys of a config struct, with nested structs and
 // lists of structs flattened as "key.sub" and "key[].sub".
-func configKeys(v reflect.Value, prefix string, docs FieldDocs, pkg string) []ConfigKey {
+func configKeys(v reflect.Value, prefix string) []ConfigKey {
 	var out []ConfigKey
 	t := v.Type()
 	if t.Kind() != reflect.Struct {
 		return nil
 	}
+	docs := fieldDocs(t)
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -142,7 +151,7 @@ func configKeys(v reflect.Value, prefix string, docs FieldDocs, pkg string) []Co
 		}
 		fv := v.Field(i)
 		if strings.Contains(opts, "inline") {
-			out = append(out, configKeys(fv, prefix, docs, pkg)...)
+			out = append(out, configKeys(fv, prefix)...)
 			continue
 		}
 		if name == "" {
@@ -153,10 +162,7 @@ func configKeys(v reflect.Value, prefix string, docs FieldDocs, pkg string) []Co
 		for ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
 		}
-		k := ConfigKey{Key: key, Type: typeWord(f.Type), Secret: isSecret(f)}
-		if t.PkgPath() == pkg {
-			k.Doc = docs[t.Name()+"."+f.Name]
-		}
+		k := ConfigKey{Key: key, Type: typeWord(f.Type), Doc: docs[t.Name()+"."+f.Name], Secret: isSecret(f)}
 		nested := ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]()
 		if def := defaultText(fv); def != "" && !nested {
 			k.Default = def // a nested mapping's defaults show on its keys
@@ -171,11 +177,11 @@ func configKeys(v reflect.Value, prefix string, docs FieldDocs, pkg string) []Co
 				}
 				sub = sub.Elem()
 			}
-			out = append(out, configKeys(sub, key+".", docs, pkg)...)
+			out = append(out, configKeys(sub, key+".")...)
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
-			out = append(out, configKeys(reflect.New(ft.Elem()).Elem(), key+"[].", docs, pkg)...)
+			out = append(out, configKeys(reflect.New(ft.Elem()).Elem(), key+"[].")...)
 		case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
-			out = append(out, configKeys(reflect.New(ft.Elem()).Elem(), key+".*.", docs, pkg)...)
+			out = append(out, configKeys(reflect.New(ft.Elem()).Elem(), key+".*.")...)
 		}
 	}
 	return out

@@ -58,6 +58,7 @@ func LoadBytes(file string, data []byte, reg *Registry, opts LoadOptions) (*App,
 	l.annotate(l.errs.list)
 	l.annotate(l.warns.list)
 	l.warn()
+	l.attachSeams()
 	if err := l.errs.err(); err != nil {
 		return nil, err
 	}

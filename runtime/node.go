@@ -42,6 +42,9 @@ type Node struct {
 	// decoupled: outputs do not depend on inputs within a tick (I/O).
 	decoupled bool
 	log       zerolog.Logger
+	// x holds what reaches the node from outside its tick: writes, forces
+	// and observation (see seams.go); nil for nodes that never tick.
+	x *nodeExt
 }
 
 // Component returns the component instance.

@@ -30,11 +30,11 @@ import (
 //     own value, good, stamped with the tick's time: like SafeValue, it is
 //     a deliberate value.
 
-// opKind names one operator.
-type opKind uint8
+// operatorKind names one operator.
+type operatorKind uint8
 
 const (
-	opScale opKind = iota + 1
+	opScale operatorKind = iota + 1
 	opOffset
 	opClamp
 	opDeadband
@@ -42,12 +42,12 @@ const (
 	opSubstitute
 )
 
-var opNames = map[string]opKind{
+var opNames = map[string]operatorKind{
 	"scale": opScale, "offset": opOffset, "clamp": opClamp,
 	"deadband": opDeadband, "invert": opInvert, "substitute": opSubstitute,
 }
 
-func (k opKind) String() string {
+func (k operatorKind) String() string {
 	for name, o := range opNames {
 		if o == k {
 			return name
@@ -57,12 +57,12 @@ func (k opKind) String() string {
 }
 
 // numeric reports whether the operator computes on numbers only.
-func (k opKind) numeric() bool { return k != opInvert && k != opSubstitute }
+func (k operatorKind) numeric() bool { return k != opInvert && k != opSubstitute }
 
 // op is one bound operator: scale and offset use a, deadband a as the
 // half-width, clamp [a, b] (infinite where a side is open).
 type op struct {
-	kind opKind
+	kind operatorKind
 	a, b float64
 }
 
@@ -243,7 +243,7 @@ func parseOp(d *decoder, item *yaml.Node, key string) (opSpec, bool) {
 	return s, false
 }
 
-func opExample(k opKind) string {
+func opExample(k operatorKind) string {
 	switch k {
 	case opScale:
 		return "scale: 1.8"

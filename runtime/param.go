@@ -28,6 +28,7 @@ type Parameter[T signals.Scalar] struct {
 	info    ParamInfo
 	v, prev T
 	changed time.Time
+	seq     uint64 // counts successful Sets, so observers copy only what changed
 }
 
 // ParamOption sets a parameter's range, unit or description.
@@ -82,6 +83,25 @@ func (p *Parameter[T]) Set(v T) error {
 		return fmt.Errorf("parameter %s: %w", p.info.Path, err)
 	}
 	p.prev, p.v, p.changed = p.v, v, time.Now()
+	p.seq++
+	return nil
+}
+
+// Seq counts successful Sets; an observer compares it to copy a parameter
+// only when it changed.
+func (p *Parameter[T]) Seq() uint64 { return p.seq }
+
+// Check reports whether SetValue(v) would succeed, without setting
+// anything, so a write from another goroutine is refused at once, with its
+// reason, instead of at the component's next tick.
+func (p *Parameter[T]) Check(v signals.Value) error {
+	t, ok := signals.As[T](v)
+	if !ok || !exact(v, signals.ValueOf(t)) {
+		return &WriteError{Path: p.info.Path, Code: WrongType, Msg: fmt.Sprintf("cannot set %s %s to %s", p.info.Kind, p.info.Name, v)}
+	}
+	if err := p.check(t); err != nil {
+		return &WriteError{Path: p.info.Path, Code: OutOfRange, Msg: err.Error()}
+	}
 	return nil
 }
 
@@ -134,4 +154,7 @@ type AnyParam interface {
 	Info() *ParamInfo
 	Value() signals.Value
 	SetValue(v signals.Value) error
+	Check(v signals.Value) error
+	Seq() uint64
+	Changed() time.Time
 }

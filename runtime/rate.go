@@ -16,6 +16,12 @@ type Rate struct {
 	Overrun  scheduler.OverrunPolicy
 }
 
+// defaultRate is the rate of a component when its application and its
+// parents set none.
+func defaultRate() Rate {
+	return Rate{FS: DefaultFS, Priority: scheduler.Normal, Group: DefaultGroup}
+}
+
 // Period returns 1/fs rounded to the nanosecond.
 func (r Rate) Period() time.Duration {
 	if r.FS <= 0 {

@@ -42,8 +42,10 @@ func isStd(name string) bool {
 	return false
 }
 
-// Run is one tick of the component: latch inputs, Process, publish outputs
-// for other rate groups. It allocates nothing.
+// Run is one tick of the component: apply writes waiting in its mailbox,
+// latch inputs, apply forces to inputs, Process, apply forces to outputs,
+// hand changed values to observers, publish outputs for other rate groups.
+// It allocates nothing.
 func (n *Node) Run(t scheduler.Tick) {
 	n.clock.Now = t.Wall.UnixNano()
 	n.clock.Mono = int64(t.Mono)
@@ -53,30 +55,52 @@ func (n *Node) Run(t scheduler.Tick) {
 			n.std.processTime.Set(st.ProcessTime.Seconds())
 			n.std.processPeriod.Set(st.ActualPeriod.Seconds())
 		}
+		// The last run was on time (or only made late by others): the
+		// overruns that raised the alarm are over.
 		if st.Consecutive == 0 && n.std.overrun.active {
 			n.std.overrun.Clear()
 		}
 	}
+	x := n.x
+	if x != nil && x.in.Len() > 0 {
+		x.applyRequests()
+	}
 	for _, l := range n.links {
 		l.Latch()
 	}
+	if x != nil && x.nforced > 0 {
+		x.applyForces(signals.Input)
+	}
 	n.comp.Process(t)
 	n.runOutputOps()
+	if x != nil {
+		if x.nforced > 0 {
+			x.applyForces(signals.Output)
+		}
+		x.observe()
+	}
 	n.shared.Publish()
 }
 
-// Overran raises the Overrun alarm once the policy's count of consecutive
-// overruns is reached, and says whether the component was suspended.
+// Overran keeps the Overrun alarm from the scheduler's counts, which this
+// node alone turns into alarm state: raised once the component's own runs
+// have taken longer than their period alarm_after times in a row, cleared
+// (in Run) after a run that did not. An overrun the component did not cause
+// (its neighbours on the thread made it late) resets the count, so it never
+// raises or keeps the alarm.
 func (n *Node) Overran(s *scheduler.MemberStats) {
 	n.std.overruns.Set(s.Overruns)
-	if s.Alarm {
-		text := fmt.Sprintf("%d consecutive overruns (period %s, last run %s)", s.Consecutive, n.member.Period(), s.ProcessTime)
-		if s.Suspended {
-			text = fmt.Sprintf("suspended after %d consecutive overruns (period %s, last run %s)", s.Consecutive, n.member.Period(), s.ProcessTime)
-		}
-		if !n.std.overrun.active || s.Suspended {
-			n.std.overrun.SetText(text)
-		}
+	after := n.member.Policy().AlarmAfter
+	switch {
+	case s.Suspended:
+		n.std.overrun.SetText(fmt.Sprintf("suspended after %d consecutive overruns (period %s, last run %s)", s.Consecutive, n.member.Period(), s.ProcessTime))
+	case s.Consecutive >= after && !n.std.overrun.active:
+		n.std.overrun.SetText(fmt.Sprintf("%d consecutive overruns (period %s, last run %s)", s.Consecutive, n.member.Period(), s.ProcessTime))
+	case s.Consecutive == 0 && n.std.overrun.active:
+		n.std.overrun.Clear()
+	}
+	if n.x != nil {
+		n.x.observe()
 	}
 	n.shared.Publish()
 }

@@ -75,7 +75,8 @@ func (l *loader) structure(d *decoder, root *yaml.Node) bool {
 		}
 	}
 	app.Name = af.Application
-	def := Rate{FS: DefaultFS, Priority: scheduler.Normal, Group: DefaultGroup}
+	app.View = l.viewConfig(d, root, af.View)
+	def := defaultRate()
 	l.applyRate(d, root, "", &def, af.FS, af.Priority, af.Group, af.Overrun)
 	app.Rate = def
 	if len(af.Components) == 0 {
@@ -313,6 +314,9 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *entry, inherit Rate
 		l.errs.add(e.namePos, path, "duplicate component name %q (first at %s)", ce.Name, prev.namePos)
 	case scope == nil && ce.Name == RateGroupsName:
 		l.errs.add(e.namePos, path, "the name %s is reserved: the runtime puts the rate groups' statistics there", RateGroupsName)
+		e.clash = true
+	case scope == nil && ce.Name == ForcesActiveAlarm:
+		l.errs.add(e.namePos, path, "the name %s is reserved: it is the application's alarm raised while signals are forced", ForcesActiveAlarm)
 		e.clash = true
 	default:
 		seen[ce.Name] = e

@@ -3,7 +3,9 @@ package runtime
 import (
 	"fmt"
 	"reflect"
+	goruntime "runtime"
 	"sort"
+	"strings"
 )
 
 // Spec is everything a component type declares, in one place in its own
@@ -28,6 +30,7 @@ type Type struct {
 	newConfig                   func() any // *C filled with defaults
 	build                       func(b *Builder, cfg any) (Component, error)
 	configType                  reflect.Type
+	pkg                         string // import path of the package that defines the type
 }
 
 // Define turns a Spec into a Type for the registry.
@@ -46,8 +49,50 @@ func Define[C any](s Spec[C]) *Type {
 		},
 		build:      func(b *Builder, cfg any) (Component, error) { return s.Build(b, cfg.(*C)) },
 		configType: reflect.TypeFor[C](),
+		pkg:        definingPackage(),
 	}
 }
+
+// definingPackage names the package that defines a type, for the docs
+// (its README is beside it): the package whose initialisation calls
+// Define, also through a helper of another package (a block kit's) and
+// whatever package declares the config struct; for a type defined after
+// initialisation (in a test), the first caller outside this package.
+func definingPackage() string {
+	self := reflect.TypeFor[Type]().PkgPath()
+	var pcs [32]uintptr
+	frames := goruntime.CallersFrames(pcs[:goruntime.Callers(2, pcs[:])])
+	first := ""
+	for {
+		f, more := frames.Next()
+		pkg, fn := splitFuncName(f.Function)
+		if pkg != self && pkg != "" {
+			if fn == "init" || strings.HasPrefix(fn, "init.") {
+				return pkg
+			}
+			if first == "" {
+				first = pkg
+			}
+		}
+		if !more {
+			return first
+		}
+	}
+}
+
+// splitFuncName splits "example.com/m/pkg.Type.Method" into the package
+// path and the rest.
+func splitFuncName(name string) (pkg, fn string) {
+	slash := strings.LastIndexByte(name, '/') + 1
+	dot := strings.IndexByte(name[slash:], '.')
+	if dot < 0 {
+		return "", name
+	}
+	return name[:slash+dot], name[slash+dot+1:]
+}
+
+// Package returns the import path of the package that defines the type.
+func (t *Type) Package() string { return t.pkg }
 
 // Name returns the type's YAML name.
 func (t *Type) Name() string { return t.name }

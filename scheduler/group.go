@@ -44,16 +44,18 @@ type Member struct {
 }
 
 // MemberStats is a task's timing, readable from its own rate group (for
-// example by the task itself at its next run) without locks.
+// example by the task itself at its next run) without locks. The scheduler
+// only counts; what an operator sees (an alarm raised at AlarmAfter,
+// cleared when the runs are on time again) is the task's to decide from
+// these counts, so that one owner keeps that state.
 type MemberStats struct {
 	ProcessTime  time.Duration // how long the last run took
 	ActualPeriod time.Duration // time between the starts of the last two runs
 	Runs         uint64
 	Overruns     uint64 // runs after which the next deadline had already passed
 	Missed       uint64 // periods skipped to re-align
-	Consecutive  int    // runs in a row that took longer than the period themselves
-	Alarm        bool   // Consecutive reached the policy's AlarmAfter
-	Suspended    bool   // the policy suspended the task after the alarm
+	Consecutive  int    // runs in a row that took longer than the period themselves; 0 after any other run
+	Suspended    bool   // the policy suspended the task when Consecutive reached AlarmAfter
 	lastStart    time.Duration
 }
 
@@ -63,9 +65,12 @@ func (m *Member) Stats() *MemberStats { return &m.stats }
 // Period returns the member's period.
 func (m *Member) Period() time.Duration { return m.period }
 
-// Resume lets a suspended task run again and clears its overrun alarm.
+// Policy returns the member's overrun policy, with AlarmAfter filled in.
+func (m *Member) Policy() OverrunPolicy { return m.policy }
+
+// Resume lets a suspended task run again, counting overruns afresh.
 func (m *Member) Resume() {
-	m.stats.Suspended, m.stats.Alarm, m.stats.Consecutive = false, false, 0
+	m.stats.Suspended, m.stats.Consecutive = false, 0
 }
 
 // GroupStats is a rate group's timing, updated on the group's goroutine.
@@ -168,11 +173,8 @@ func (g *Group) runDue(deadline time.Duration) {
 		} else {
 			s.Consecutive = 0
 		}
-		if s.Consecutive >= m.policy.AlarmAfter {
-			s.Alarm = true
-			if m.policy.Suspend {
-				s.Suspended = true
-			}
+		if s.Consecutive >= m.policy.AlarmAfter && m.policy.Suspend {
+			s.Suspended = true
 		}
 		if o, ok := m.task.(OverrunObserver); ok {
 			o.Overran(s)

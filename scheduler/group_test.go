@@ -129,13 +129,14 @@ func TestCatchUpRunsAtMostN(t *testing.T) {
 // observer records Overran calls.
 type observer struct {
 	counter
-	alarms, suspended int
+	calls       int
+	consecutive []int
+	suspended   int
 }
 
 func (o *observer) Overran(s *MemberStats) {
-	if s.Alarm {
-		o.alarms++
-	}
+	o.calls++
+	o.consecutive = append(o.consecutive, s.Consecutive)
 	if s.Suspended {
 		o.suspended++
 	}
@@ -151,14 +152,14 @@ func TestConsecutiveOverrunsAlarmAndSuspend(t *testing.T) {
 	g.Add(good, 10*time.Millisecond, OverrunPolicy{})
 	s.Advance(100 * time.Millisecond)
 	st := m.Stats()
-	if !st.Alarm || !st.Suspended {
-		t.Fatalf("alarm %v suspended %v after repeated overruns, want both", st.Alarm, st.Suspended)
+	if !st.Suspended || st.Consecutive != 3 {
+		t.Fatalf("suspended %v after %d consecutive overruns, want suspended after 3", st.Suspended, st.Consecutive)
 	}
 	if bad.runs != 3 {
 		t.Fatalf("the overrunning task ran %d times, want 3 (suspended after the third)", bad.runs)
 	}
-	if bad.alarms != 1 || bad.suspended != 1 {
-		t.Fatalf("Overran saw alarm %d suspended %d times, want 1 and 1", bad.alarms, bad.suspended)
+	if bad.suspended != 1 || len(bad.consecutive) != 3 || bad.consecutive[2] != 3 {
+		t.Fatalf("Overran saw consecutive %v, suspended %d times; want [1 2 3], once", bad.consecutive, bad.suspended)
 	}
 	before := good.runs
 	s.Advance(time.Second)
@@ -274,10 +275,49 @@ func TestTaskMadeLateByOthersIsNotSuspended(t *testing.T) {
 	if !hm.Stats().Suspended {
 		t.Fatal("the task that overran its own period was not suspended")
 	}
-	if vm.Stats().Suspended || vm.Stats().Alarm {
+	if vm.Stats().Suspended || vm.Stats().Consecutive != 0 {
 		t.Fatal("a task made late by another task on its group was blamed")
 	}
 	if vm.Stats().Overruns == 0 {
 		t.Fatal("the late task's overruns were not counted")
+	}
+}
+
+// TestOverrunsAreCountedNotLatched: the scheduler reports counts only. A
+// burst of overruns counts up, a run on time resets the count, a single
+// later overrun counts one, and an overrun made late by others counts
+// none; nothing stays latched from the burst.
+func TestOverrunsAreCountedNotLatched(t *testing.T) {
+	s := New(Options{Virtual: true})
+	v := s.Virtual()
+	task := &observer{counter: counter{v: v}}
+	hog := &counter{v: v}
+	g := s.Group("G", Normal)
+	g.Add(hog, 10*time.Millisecond, OverrunPolicy{})
+	m := g.Add(task, 10*time.Millisecond, OverrunPolicy{AlarmAfter: 3})
+	task.spend = 15 * time.Millisecond
+	s.Advance(100 * time.Millisecond)
+	if c := m.Stats().Consecutive; c < 3 {
+		t.Fatalf("a burst counted %d consecutive overruns", c)
+	}
+	task.spend = 0
+	s.Advance(30 * time.Millisecond)
+	if c := m.Stats().Consecutive; c != 0 {
+		t.Fatalf("after runs on time Consecutive = %d", c)
+	}
+	task.consecutive = nil
+	task.once = 15 * time.Millisecond
+	s.Advance(50 * time.Millisecond)
+	if len(task.consecutive) != 1 || task.consecutive[0] != 1 {
+		t.Fatalf("a single overrun after the burst reported %v, want [1]", task.consecutive)
+	}
+	task.consecutive = nil
+	hog.once = 15 * time.Millisecond // makes the task late; the task itself is quick
+	s.Advance(50 * time.Millisecond)
+	if len(task.consecutive) != 1 || task.consecutive[0] != 0 {
+		t.Fatalf("an overrun caused by another task reported %v, want [0]", task.consecutive)
+	}
+	if m.Stats().Suspended {
+		t.Fatal("suspended without a Suspend policy")
 	}
 }

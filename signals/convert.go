@@ -14,8 +14,8 @@ import (
 //	----------+---------------+--------------------------------+-----------------+-------------------
 //	bool      | as is         | false 0, true 1                | 0 / 1           | "false" / "true"
 //	int/uint  | != 0          | saturated at the target range  | nearest double  | decimal
-//	double    | != 0 (NaN: X) | rounded half away from zero,   | as is           | shortest 'g' form
-//	          |               | saturated; NaN: X              |                 |
+//	double    | != 0 (NaN: X) | rounded half away from zero,   | as is           | 15 significant
+//	          |               | saturated; NaN: X              |                 | digits (FormatFloat)
 //	string    | true/false,   | decimal, 0x hex, 0o, 0b; or a  | float syntax, or| as is
 //	          | 1/0, on/off,  | number with a fraction or      | an integer as in|
 //	          | yes/no; else X| exponent, rounded and saturated| the int column; |
@@ -123,7 +123,7 @@ func convert[S, D Scalar](s S) (D, bool) {
 		case uint64:
 			*dp = strconv.FormatUint(v, 10)
 		case float64:
-			*dp = strconv.FormatFloat(v, 'g', -1, 64)
+			*dp = FormatFloat(v)
 		case string:
 			*dp = v
 		}

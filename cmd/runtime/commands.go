@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/metronome-rt/metronome/components/all"
+	"github.com/metronome-rt/metronome/internal/lockfile"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/scheduler"
 )
@@ -42,7 +44,10 @@ func parseFlags(fs *flag.FlagSet, args []string) int {
 	return -1
 }
 
-func newLogger(format, level string, w io.Writer) (zerolog.Logger, error) {
+// newLogger makes the run's logger. Console output is coloured only when
+// color is true: stderr is a terminal and NO_COLOR is not set, so escape
+// codes never end up in a redirected log.
+func newLogger(format, level string, w io.Writer, color bool) (zerolog.Logger, error) {
 	lv, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {
 		return zerolog.Logger{}, fmt.Errorf("invalid --log-level %q (want trace, debug, info, warn, error)", level)
@@ -52,40 +57,101 @@ func newLogger(format, level string, w io.Writer) (zerolog.Logger, error) {
 	case "json":
 		return zerolog.New(w).Level(lv).With().Timestamp().Logger(), nil
 	case "console":
-		return zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.StampMilli}).Level(lv).With().Timestamp().Logger(), nil
+		cw := zerolog.ConsoleWriter{Out: w, TimeFormat: time.StampMilli, NoColor: !color}
+		return zerolog.New(cw).Level(lv).With().Timestamp().Logger(), nil
 	}
 	return zerolog.Logger{}, fmt.Errorf("invalid --log-format %q (want console or json)", format)
 }
 
+// useColor reports whether log lines to w may carry colour escapes: w is a
+// terminal and NO_COLOR (https://no-color.org) is empty or unset.
+func useColor(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && os.Getenv("NO_COLOR") == "" && isTerminal(f)
+}
+
+// parseInterleaved parses flags given before and after the positional
+// arguments (runtime run app.yaml --log-format json, as people type it);
+// "--" ends the flags. It returns the positional arguments, and the exit
+// code to use if parsing ended the command (-1 to go on).
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, int) {
+	var pos []string
+	for {
+		if code := parseFlags(fs, args); code >= 0 {
+			return nil, code
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, -1
+		}
+		if i := len(args) - len(rest); i > 0 && args[i-1] == "--" {
+			return append(pos, rest...), -1
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+// runSynopsis names every flag of run; TestRunHelpListsEveryFlag keeps it
+// complete.
+const runSynopsis = "run [--log-format console|json] [--log-level LEVEL] [--stop-timeout D] [--memory-limit SIZE] [--lock-dir DIR] [--http ADDR|off] APP.yaml"
+
+// runOptions are run's flags.
+type runOptions struct {
+	format, level, memLimit, lockDir, http *string
+	stopTimeout                      *time.Duration
+}
+
+func runFlags(stderr io.Writer) (*flag.FlagSet, runOptions) {
+	fs := newFlags("run", runSynopsis+"\n\nFlags go before or after APP.yaml. SIGINT or SIGTERM stops at a tick boundary; SIGHUP is logged and ignored.", stderr)
+	var o runOptions
+	o.format = fs.String("log-format", "console", "log format: console (for people; coloured only on a terminal, never with NO_COLOR set) or json (for log collectors)")
+	o.level = fs.String("log-level", "info", "lowest level logged: trace, debug, info, warn, error")
+	o.stopTimeout = fs.Duration("stop-timeout", 10*time.Second, "how long components may take to stop")
+	o.memLimit = fs.String("memory-limit", "auto", "heap the process may grow to before the garbage collector runs (512MiB, 1GiB; auto: a quarter of the memory, 64MiB to 1GiB; 0: Go's default collector). Collecting rarely keeps ticks on time under load; GOGC or GOMEMLIMIT in the environment win")
+	o.http = fs.String("http", "", "serve the live view, metrics and health checks on host:port (default: the application's view: key; off: never)")
+	o.lockDir = fs.String("lock-dir", os.TempDir(), "directory of the lock files that keep one running copy of each application on this host (metronome-APP.lock)")
+	return fs, o
+}
+
+// lockPath is the lock file of an application in dir.
+func lockPath(dir, app string) string { return filepath.Join(dir, "metronome-"+app+".lock") }
+
 func runApp(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("run", "run [--log-format console|json] [--log-level LEVEL] [--stop-timeout D] APP.yaml", stderr)
-	format := fs.String("log-format", "console", "log format: console (for people) or json (for log collectors)")
-	level := fs.String("log-level", "info", "lowest level logged: trace, debug, info, warn, error")
-	stopTimeout := fs.Duration("stop-timeout", 10*time.Second, "how long components may take to stop")
-	memLimit := fs.String("memory-limit", "auto", "heap the process may grow to before the garbage collector runs (512MiB, 1GiB; auto: a quarter of the memory, 64MiB to 1GiB; 0: Go's default collector). Collecting rarely keeps ticks on time under load; GOGC or GOMEMLIMIT in the environment win")
-	if code := parseFlags(fs, args); code >= 0 {
+	// SIGHUP would kill the process by default; until configuration can be
+	// reloaded, it is logged and ignored.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() { signal.Stop(hup); close(hup) }()
+	fs, o := runFlags(stderr)
+	files, code := parseInterleaved(fs, args)
+	if code >= 0 {
 		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "runtime run: want exactly one application file")
+	if len(files) != 1 {
+		fmt.Fprintf(stderr, "runtime run: want exactly one application file, got %d\n", len(files))
 		fs.Usage()
 		return 2
 	}
-	log, err := newLogger(*format, *level, stderr)
+	log, err := newLogger(*o.format, *o.level, stderr, useColor(stderr))
 	if err != nil {
 		fmt.Fprintln(stderr, "runtime run:", err)
 		return 2
 	}
+	go func() {
+		for range hup {
+			log.Warn().Msg("SIGHUP ignored: reloading the configuration is not supported; restart to apply changes")
+		}
+	}()
 	limit := scheduler.DefaultMemoryLimit()
-	if *memLimit != "auto" {
-		if limit, err = scheduler.ParseBytes(*memLimit); err != nil {
+	if *o.memLimit != "auto" {
+		if limit, err = scheduler.ParseBytes(*o.memLimit); err != nil {
 			fmt.Fprintln(stderr, "runtime run: --memory-limit:", err)
 			return 2
 		}
 	}
 	gcDesc, restoreGC := scheduler.ControlGC(limit)
 	defer restoreGC()
-	file := fs.Arg(0)
+	file := files[0]
 	app, err := runtime.Load(file, all.Registry(), runtime.LoadOptions{
 		Log: log,
 		Scheduler: scheduler.Options{OnBind: func(g *scheduler.Group, b scheduler.BindInfo) {
@@ -101,6 +167,23 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 		printLoadError(stderr, err)
 		return 1
 	}
+	// One copy of an application per host: a second would take its client
+	// IDs and listener ports, and the two would fight over them.
+	lock, err := lockfile.Acquire(lockPath(*o.lockDir, app.Name))
+	if err != nil {
+		var busy *lockfile.BusyError
+		if errors.As(err, &busy) {
+			who := "another process"
+			if busy.PID > 0 {
+				who = fmt.Sprintf("process %d", busy.PID)
+			}
+			fmt.Fprintf(stderr, "runtime run: application %s is already running on this host (%s); a second copy would take over its MQTT client IDs and listener ports. Stop that one first, or give this copy another application name (lock %s)\n", app.Name, who, busy.Path)
+			return 1
+		}
+		fmt.Fprintf(stderr, "runtime run: the lock that keeps one copy of %s per host: %v (--lock-dir chooses its directory)\n", app.Name, err)
+		return 1
+	}
+	defer lock.Release()
 	log.Info().Str("file", file).Msg(app.Summary())
 	log.Info().Msg(gcDesc)
 	for _, r := range app.Remote {
@@ -108,14 +191,21 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	_, stopView, err := startView(app, *o.http, log)
+	if err != nil {
+		log.Error().Err(err).Msg("live view failed")
+		return 1
+	}
+	defer stopView()
 	if err := app.Start(ctx); err != nil {
 		log.Error().Err(err).Msg("start failed")
 		return 1
 	}
 	log.Info().Msg("running; SIGINT or SIGTERM stops")
 	runErr := app.Run(ctx)
+	stopView()
 	log.Info().Msg("stopping at a tick boundary")
-	sctx, cancel := context.WithTimeout(context.Background(), *stopTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), *o.stopTimeout)
 	defer cancel()
 	stopErr := app.Stop(sctx)
 	if err := errors.Join(runErr, stopErr); err != nil {

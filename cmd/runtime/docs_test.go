@@ -34,12 +34,13 @@ func TestGeneratedDocsAreCurrent(t *testing.T) {
 
 // TestGeneratedDocsNoticeChanges copies the docs, changes what a type
 // says, and checks that the check sees it and --markdown repairs it, and
-// that a README without a block for its type is refused.
+// that a README without a block for a type with config keys is refused.
 func TestGeneratedDocsNoticeChanges(t *testing.T) {
 	root := t.TempDir()
 	copyFile(t, "../../docs/components.md", filepath.Join(root, "docs/components.md"))
-	for _, pkg := range []string{"control", "generators", "mqttbroker", "mqttclient"} {
-		copyFile(t, "../../components/"+pkg+"/README.md", filepath.Join(root, "components", pkg, "README.md"))
+	readmes, _ := filepath.Glob("../../components/*/README.md")
+	for _, f := range readmes {
+		copyFile(t, f, filepath.Join(root, "components", filepath.Base(filepath.Dir(f)), "README.md"))
 	}
 	docs := all.Registry().DescribeAll()
 	std := runtime.StandardMembers()
@@ -68,9 +69,21 @@ func TestGeneratedDocsNoticeChanges(t *testing.T) {
 	}
 	readme := filepath.Join(root, "components/control/README.md")
 	data, _ := os.ReadFile(readme)
-	os.WriteFile(readme, bytes.ReplaceAll(data, []byte("<!-- generated: config keys of Gain -->"), nil), 0o644)
-	if _, err := renderDocs(root, docs, std); err == nil || !strings.Contains(err.Error(), "no <!-- generated: config keys of Gain --> block") {
+	os.WriteFile(readme, bytes.ReplaceAll(data, []byte("<!-- generated: config keys of PID -->"), nil), 0o644)
+	if _, err := renderDocs(root, docs, std); err == nil || !strings.Contains(err.Error(), "no <!-- generated: config keys of PID --> block") {
 		t.Errorf("a README without its block: error %v", err)
+	}
+}
+
+// TestReferenceKeepsDocMarkdown: a type's Doc is Markdown, and the
+// reference shows it as written: paragraphs and indented formulas (the
+// PID's) are not run together into one line.
+func TestReferenceKeepsDocMarkdown(t *testing.T) {
+	d := runtime.TypeDoc{Name: "X", Package: "example.com/x", Summary: "does x", Doc: "First paragraph,\nwrapped:\n\n    Out = K * In\n    dt  = 1/fs\n\nSecond paragraph.\n"}
+	md := referenceMarkdown([]runtime.TypeDoc{d}, runtime.StandardMembers())
+	want := "## X\n\nDoes x. Package `example.com/x`.\n\nFirst paragraph,\nwrapped:\n\n    Out = K * In\n    dt  = 1/fs\n\nSecond paragraph.\n\n"
+	if !strings.Contains(md, want) {
+		t.Errorf("reference lacks\n%s\nin\n%s", want, md)
 	}
 }
 
@@ -124,9 +137,7 @@ func TestTypesPrintsKeyDescriptions(t *testing.T) {
 // brokenExamples are examples known not to validate, in files another
 // change has to fix, with why; the test fails once one of them validates,
 // so that the entry is removed.
-var brokenExamples = map[string]string{
-	"components/mqttclient/README.md:26": "it routes from Plant.Ctrl.Out and Plant.Logic.PumpOn, components the example does not define",
-}
+var brokenExamples = map[string]string{}
 
 // fragmentMark, on the line before a ```yaml fence, marks a block that is
 // deliberately not a whole application or component entry (a piece of

@@ -1,12 +1,13 @@
 // Command runtime runs Metronome applications.
 //
-//	runtime run APP.yaml          run until SIGINT/SIGTERM
+//	runtime run [flags] APP.yaml  run until SIGINT/SIGTERM
 //	runtime validate APP.yaml...  check applications without running them
 //	runtime test FILE_test.yaml...  run application tests written in YAML
 //	runtime types [--json]        list the component types
 //	runtime types --markdown      rewrite the generated component docs
 //	runtime bench timer|broker|client  measure this machine
 //	runtime passwd                password hash for MQTTBroker users
+//	runtime watch|get|set|ack|force|unforce   look at and operate a running application
 package main
 
 import (
@@ -18,7 +19,8 @@ import (
 const usage = `usage: runtime <command> [flags] [args]
 
 Commands:
-  run APP.yaml           run an application until SIGINT or SIGTERM
+  run [flags] APP.yaml   run an application until SIGINT or SIGTERM (flags: --log-format,
+                         --log-level, --stop-timeout, --memory-limit, --lock-dir, --http)
   validate APP.yaml...   check applications; print every error and warning as file:line:col: message
   test FILE_test.yaml... run application tests (YAML) on a virtual clock, with no network
   types [--json] [TYPE]  list the component types with their config keys, signals, parameters and alarms
@@ -26,6 +28,13 @@ Commands:
   bench timer|broker|client
                          measure timer precision, broker and client throughput on this machine
   passwd                 print a password hash for an MQTTBroker user (reads the password from stdin)
+  watch [PATTERN...]     live table of a running application's signals, quality and alarms
+  get PATTERN...         print current values (patterns: * one level, ** any depth)
+  set PATH VALUE         write a parameter (needs view: writes and a user)
+  ack PATH... | --all    acknowledge alarms
+  force PATH VALUE       force a signal; force --list lists the forces
+  unforce PATH... | --all
+                         release forces
   version                print the version
 
 Run 'runtime <command> --help' for a command's flags.
@@ -59,6 +68,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return bench(rest, stdout, stderr)
 	case "passwd":
 		return passwd(rest, stdin, stdout, stderr)
+	case "watch":
+		return watchCmd(rest, stdout, stderr)
+	case "get":
+		return getCmd(rest, stdout, stderr)
+	case "set", "ack", "force", "unforce":
+		return writeCmd(cmd, rest, stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "metronome runtime", version)
 		return 0

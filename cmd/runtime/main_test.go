@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,26 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/metronome-rt/metronome/internal/mqtttest"
 )
-
-// lockedBuffer is a bytes.Buffer that a child process's output may be
-// copied into while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func runCmd(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
@@ -90,6 +74,8 @@ func TestUsageMistakesExit2(t *testing.T) {
 		{"bench"},
 		{"bench", "nothing"},
 		{"run", "--log-format", "xml", "../../apps/greenhouse.yaml"},
+		{"run", "../../apps/greenhouse.yaml", "--no-such-flag"},
+		{"run", "../../apps/greenhouse.yaml", "../../apps/plant.yaml"},
 	} {
 		if code, _, _ := runCmd(args...); code != 2 {
 			t.Errorf("runtime %s: exit %d, want 2", strings.Join(args, " "), code)
@@ -138,46 +124,115 @@ func TestTypesJSONListsBuiltins(t *testing.T) {
 	}
 }
 
-// TestRunStopsCleanlyOnSIGTERM builds the binary, runs an example, sends
-// SIGTERM and expects a clean stop with exit 0.
-func TestRunStopsCleanlyOnSIGTERM(t *testing.T) {
+// runtimeBinary builds the runtime once per test run.
+var runtimeBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "metronome-cmd-test")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "runtime")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bin, err := runtimeBinary(); err == nil && bin != "" {
+		os.RemoveAll(filepath.Dir(bin))
+	}
+	os.Exit(code)
+}
+
+// proc is a runtime started from the built binary.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	logs mqtttest.LockedBuffer
+	done chan struct{}
+	err  error
+}
+
+// start runs the binary with args (and extra environment), its stderr
+// collected; it is killed when the test ends.
+func start(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	return startWith(t, env, nil, args...)
+}
+
+// startWith is start with stderr going to a given file (a terminal).
+func startWith(t *testing.T, env []string, stderr *os.File, args ...string) *proc {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "runtime")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "run", "--log-format", "json", "../../apps/greenhouse.yaml")
-	var logs lockedBuffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
+	bin, err := runtimeBinary()
+	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "running;") {
+	p := &proc{t: t, cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stderr = &p.logs
+	if stderr != nil {
+		p.cmd.Stderr = stderr
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.cmd.Process.Kill(); <-p.done })
+	return p
+}
+
+// waitLog waits until the log holds s.
+func (p *proc) waitLog(s string) {
+	p.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(p.logs.String(), s) {
+		select {
+		case <-p.done:
+			p.t.Fatalf("exited (%v) before logging %q:\n%s", p.err, s, p.logs.String())
+		default:
+		}
 		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("never started:\n%s", logs.String())
+			p.t.Fatalf("no %q in 15 s:\n%s", s, p.logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond) // let it tick
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *proc) wait(timeout time.Duration) int {
+	p.t.Helper()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, logs.String())
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("did not stop within 10 s of SIGTERM:\n%s", logs.String())
+	case <-p.done:
+	case <-time.After(timeout):
+		p.cmd.Process.Kill()
+		p.t.Fatalf("still running after %v:\n%s", timeout, p.logs.String())
 	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (p *proc) stop() {
+	p.t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(15 * time.Second); code != 0 {
+		p.t.Fatalf("exit %d after SIGTERM:\n%s", code, p.logs.String())
+	}
+}
+
+// TestRunStopsCleanlyOnSIGTERM builds the binary, runs an example, sends
+// SIGTERM and expects a clean stop with exit 0.
+func TestRunStopsCleanlyOnSIGTERM(t *testing.T) {
+	p := start(t, nil, "run", "--log-format", "json", "--lock-dir", t.TempDir(), "../../apps/greenhouse.yaml")
+	p.waitLog("running;")
+	time.Sleep(200 * time.Millisecond) // let it tick
+	p.stop()
 	for _, want := range []string{`"application Greenhouse: 4 components`, `"stopping at a tick boundary"`, `"stopped"`} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("log lacks %s:\n%s", want, logs.String())
+		if !strings.Contains(p.logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, p.logs.String())
 		}
 	}
 }

@@ -48,20 +48,9 @@ func passwd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *iter < mqttbroker.MinHashIterations || *iter > 100_000_000 {
 		return usageErr(fmt.Sprintf("--iterations must be %d..100000000, got %d", mqttbroker.MinHashIterations, *iter))
 	}
-	if f, ok := stdin.(*os.File); ok {
-		if restore, ok := noEcho(f); ok {
-			fmt.Fprint(stderr, "password: ")
-			defer func() { restore(); fmt.Fprintln(stderr) }()
-		}
-	}
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && err != io.EOF {
-		fmt.Fprintf(stderr, "runtime passwd: read password: %v\n", err)
-		return 1
-	}
-	pw := strings.TrimRight(line, "\r\n")
-	if pw == "" {
-		fmt.Fprintln(stderr, "runtime passwd: empty password on standard input")
+	pw, err := readPassword(stdin, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "runtime passwd: %v\n", err)
 		return 1
 	}
 	h, err := mqttbroker.HashPassword(pw, *iter)
@@ -71,4 +60,24 @@ func passwd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, h)
 	return 0
+}
+
+// readPassword reads a password from the first line of stdin, asking for
+// it without echo when stdin is a terminal.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok {
+		if restore, ok := noEcho(f); ok {
+			fmt.Fprint(stderr, "password: ")
+			defer func() { restore(); fmt.Fprintln(stderr) }()
+		}
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("read password: %v", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("empty password on standard input")
+	}
+	return pw, nil
 }

@@ -1,16 +1,19 @@
 package main
 
-//go:generate go run ../../runtime/configdoc ../../components
+//go:generate go run ../../runtime/configdoc ../../components ../../internal
 //go:generate go run . types --markdown --root ../..
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -233,7 +236,9 @@ func bound(f *float64, none string) string {
 //	<!-- end generated -->
 //
 // A README's block for TYPE lists every key of TYPE's config that no block
-// with a longer "under" prefix lists.
+// with a longer "under" prefix lists. The README of the package that
+// defines a type with config keys must have a block for it; a type without
+// keys may have one (it says so).
 const (
 	markTypes = "<!-- generated: component types -->"
 	markKeys  = "<!-- generated: config keys of "
@@ -269,8 +274,17 @@ func renderDocs(root string, docs []runtime.TypeDoc, std runtime.TypeDoc) (map[s
 			readmes[path] = append(readmes[path], d)
 		}
 	}
-	for path, types := range readmes {
+	paths := make([]string, 0, len(readmes))
+	for path := range readmes {
+		paths = append(paths, path)
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		types := readmes[path]
 		have, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) && !slices.ContainsFunc(types, hasKeys) {
+			continue // nothing to generate, so no README needed
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -285,7 +299,7 @@ func renderDocs(root string, docs []runtime.TypeDoc, std runtime.TypeDoc) (map[s
 			}
 		}
 		for _, d := range types {
-			if len(prefixes[d.Name]) == 0 {
+			if hasKeys(d) && len(prefixes[d.Name]) == 0 {
 				return nil, fmt.Errorf("%s: no %s%s --> block for its config keys", path, markKeys, d.Name)
 			}
 		}
@@ -306,6 +320,8 @@ func renderDocs(root string, docs []runtime.TypeDoc, std runtime.TypeDoc) (map[s
 	}
 	return out, nil
 }
+
+func hasKeys(d runtime.TypeDoc) bool { return len(d.Config) > 0 }
 
 // modulePath is the import path of this module, whose component
 // packages have their README beside their code.
@@ -433,11 +449,10 @@ func referenceMarkdown(docs []runtime.TypeDoc, std runtime.TypeDoc) string {
 		fmt.Fprintf(&b, "| [`%s`](#%s) | %s | %s |\n", d.Name, strings.ToLower(d.Name), link(d), cell(d.Summary))
 	}
 	for _, d := range docs {
-		fmt.Fprintf(&b, "\n## %s\n\n%s.", d.Name, upperFirst(d.Summary))
-		if d.Doc != "" {
-			fmt.Fprintf(&b, " %s", strings.Join(strings.Fields(d.Doc), " "))
+		fmt.Fprintf(&b, "\n## %s\n\n%s. Package %s.\n\n", d.Name, upperFirst(d.Summary), link(d))
+		if doc := strings.TrimSpace(d.Doc); doc != "" {
+			b.WriteString(doc + "\n\n") // Markdown as written: paragraphs and indented formulas kept
 		}
-		fmt.Fprintf(&b, " Package %s.\n\n", link(d))
 		if d.Note != "" {
 			fmt.Fprintf(&b, "Note: %s.\n\n", d.Note)
 		}

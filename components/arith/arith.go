@@ -117,8 +117,9 @@ inputs: {In1: App.T1.Out, In2: App.T2.Out, In3: App.T3.Out}`, foldMean, "the mea
 
 // AddConfig sets the inputs of an Add and the sign of each.
 type AddConfig struct {
-	// Signs has one character per input, + or -: "+-" is In1 - In2.
-	Signs string `yaml:"signs" doc:"one + or - per input: \"+-\" gives Out = In1 - In2 (2 to 64 inputs)"`
+	// Signs has one sign, + or -, per input In1, In2, ... (1 to 64 of
+	// them): "+-" gives Out = In1 - In2.
+	Signs string `yaml:"signs"`
 }
 
 // Validate checks the signs, pointing at the first character that is not a sign.

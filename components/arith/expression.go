@@ -12,12 +12,14 @@ import (
 
 // ExpressionConfig names the inputs of an Expression and gives its formula.
 type ExpressionConfig struct {
-	// Inputs are the names of the double inputs the formula reads.
-	Inputs []string `yaml:"inputs" doc:"names of the formula's inputs (double signals), each used in the formula"`
-	// Expression is the formula; see the package README for the language.
-	Expression string `yaml:"expression" doc:"the formula: + - * / % ^, comparisons, && || !, ?:, functions, pi, e"`
+	// Inputs are the names of the formula's inputs, double signals, each
+	// used in the formula.
+	Inputs []string `yaml:"inputs"`
+	// Expression is the formula: + - * / % ^, comparisons, && || !, ?:,
+	// functions, pi and e (see "The formula language" in the arith README).
+	Expression string `yaml:"expression"`
 	// Unit is the engineering unit of Out.
-	Unit string `yaml:"unit" doc:"engineering unit of Out"`
+	Unit string `yaml:"unit"`
 }
 
 // Validate checks the input names and compiles the formula: a mistake in

@@ -10,8 +10,9 @@ const maxSamples = 1 << 20
 
 // MovingAverageConfig sets the window.
 type MovingAverageConfig struct {
-	// Samples is the window length in ticks: the window lasts Samples/fs seconds.
-	Samples int `yaml:"samples" doc:"window length in ticks (1 to 1048576); the window lasts samples/fs seconds"`
+	// Samples is the window's length in ticks, 1 to 1048576: the window
+	// lasts samples/fs seconds.
+	Samples int `yaml:"samples"`
 }
 
 // Validate checks the window length.

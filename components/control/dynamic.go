@@ -57,8 +57,9 @@ const maxDelaySamples = 1 << 20
 
 // FOPDTConfig sizes the model's dead-time buffer.
 type FOPDTConfig struct {
-	// MaxDeadTime is the longest dead time L may be set to.
-	MaxDeadTime time.Duration `yaml:"max_dead_time" doc:"longest dead time the parameter L may take (sizes a buffer of max_dead_time*fs samples)"`
+	// MaxDeadTime is the longest dead time the parameter L may take; it
+	// sizes a buffer of max_dead_time*fs samples.
+	MaxDeadTime time.Duration `yaml:"max_dead_time"`
 }
 
 // Validate checks the bound.

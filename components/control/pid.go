@@ -13,9 +13,11 @@ import (
 type PIDConfig struct {
 	// Action is reverse (error = SP - PV: the output rises when PV falls
 	// below SP, as in heating) or direct (error = PV - SP, as in cooling).
-	Action string `yaml:"action" doc:"reverse (error = SP - PV, e.g. heating) or direct (error = PV - SP, e.g. cooling)"`
-	// AntiWindup is back_calculation, conditional or none.
-	AntiWindup string `yaml:"anti_windup" doc:"back_calculation (the integral tracks the limited output with time constant Tt), conditional (the integral stops while the output is limited in the error's direction) or none"`
+	Action string `yaml:"action"`
+	// AntiWindup is back_calculation (the integral tracks the limited
+	// output with time constant Tt), conditional (the integral stops while
+	// the output is limited in the error's direction) or none.
+	AntiWindup string `yaml:"anti_windup"`
 }
 
 // Validate checks the action and the anti-windup method.

@@ -57,10 +57,12 @@ func (s *linearScale) Process(runtime.Tick) {
 
 // TableScaleConfig holds the table.
 type TableScaleConfig struct {
-	// Points are [in, out] pairs with strictly increasing inputs.
-	Points [][]float64 `yaml:"points" doc:"[in, out] pairs, at least two, inputs strictly increasing"`
-	// Extrapolate extends the first and last segments beyond the table.
-	Extrapolate bool `yaml:"extrapolate" doc:"extend the end segments beyond the table (default: hold the end values)"`
+	// Points are the table's [in, out] pairs, at least two, with strictly
+	// increasing inputs.
+	Points [][]float64 `yaml:"points"`
+	// Extrapolate extends the first and last segments beyond the table;
+	// false holds the end values.
+	Extrapolate bool `yaml:"extrapolate"`
 }
 
 // Validate checks the table.

@@ -8,9 +8,9 @@ import (
 
 // TwoPointConfig chooses the controller's action.
 type TwoPointConfig struct {
-	// Action is reverse (on below the setpoint: heating) or direct (on
-	// above it: cooling).
-	Action string `yaml:"action" doc:"reverse (Out on below the setpoint, e.g. heating) or direct (on above it, e.g. cooling)"`
+	// Action is reverse (Out on below the setpoint, as in heating) or
+	// direct (on above it, as in cooling).
+	Action string `yaml:"action"`
 }
 
 // Validate checks the action.

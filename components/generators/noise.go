@@ -11,9 +11,10 @@ import (
 type NoiseConfig struct {
 	// Seed starts the pseudo-random sequence: the same seed gives the same
 	// values on every run, so a test or a simulation can be repeated.
-	Seed uint64 `yaml:"seed" doc:"seed of the pseudo-random sequence; the same seed repeats the same values"`
-	// Distribution is uniform or normal.
-	Distribution string `yaml:"distribution" doc:"uniform (in Offset +- Amplitude) or normal (standard deviation Amplitude)"`
+	Seed uint64 `yaml:"seed"`
+	// Distribution is uniform (in Offset +- Amplitude) or normal (standard
+	// deviation Amplitude).
+	Distribution string `yaml:"distribution"`
 }
 
 // Validate checks the distribution's name.

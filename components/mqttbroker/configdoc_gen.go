@@ -6,7 +6,27 @@ import "github.com/metronome-rt/metronome/runtime"
 
 // FieldDocs returns the doc comments of the config fields, the one
 // description of each key for `runtime types` and the generated docs.
+func (*ACLRule) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
 func (*Config) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*ListenerConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*PersistenceConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*TLSConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*UserConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
 
 var configFieldDocs = runtime.FieldDocs{
 	"ACLRule.Access":                 "`access` is read, write, readwrite or deny.",

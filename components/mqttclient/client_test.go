@@ -171,8 +171,8 @@ config:
 	if !h.StepUntil(func() bool { n, _ := h.Get("RCount").Uint(); return n == 1 }, wait) {
 		t.Fatal("retained message not received")
 	}
-	if v, _ := h.Get("R").Int(); v != 41 || h.Quality("R") != signals.Initial {
-		t.Errorf("retained R = %v (%v), want 41 flagged initial", h.Get("R"), h.Quality("R"))
+	if v, _ := h.Get("R").Int(); v != 41 || h.Quality("R") != signals.LastKnown {
+		t.Errorf("retained R = %v (%v), want 41, last known", h.Get("R"), h.Quality("R"))
 	}
 	// Subscriptions are made asynchronously after connecting; wait for the status of one.
 	time.Sleep(100 * time.Millisecond)

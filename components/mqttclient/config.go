@@ -1,13 +1,16 @@
 package mqttclient
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/metronome-rt/metronome/components/mqttclient/payload"
+	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
 
@@ -77,6 +80,11 @@ type Config struct {
 	// Publishers are dynamic publish blocks (CDP Publisher): topic and
 	// payload come from string inputs and are published on a trigger.
 	Publishers []Publisher `yaml:"publishers"`
+	// Devices are the devices behind the topics, each with the topic on
+	// which it announces whether it is online (its will): while a device is
+	// offline the subscribe topics naming it are comm lost, and when it
+	// comes back the publish topics naming it send their values again.
+	Devices []Device `yaml:"devices"`
 }
 
 // TLSConfig holds the TLS settings for encrypted servers.
@@ -125,23 +133,31 @@ type QueueConfig struct {
 	HandOff int `yaml:"hand_off"`
 }
 
-// Payload says how a topic's payload is written.
+// Payload says how a topic's payload is written; publish and subscribe
+// topics share it.
 type Payload struct {
 	// Format is text (default: the value as text), json or csv.
 	Format string `yaml:"format"`
-	// Field, for json subscribe topics with one value, is a dotted path to
-	// the value in an object ("sensor.temp", "list.0"); for json publish
-	// topics it makes an object {"field": value}.
+	// Field, for json topics with one value, is a dotted path to the value
+	// in an object ("sensor.temp", "list.0") when subscribing; when
+	// publishing it makes an object {"field": value}.
 	Field string `yaml:"field"`
-	// Template, for json publish topics, is the payload text with
-	// {{value}} (or {{ValueName}} for multi-value topics) and {{time}}
-	// (Unix milliseconds) placeholders.
-	Template string `yaml:"template"`
 	// Separator between csv columns, default ",".
 	Separator string `yaml:"separator"`
 	// ValueMap maps signal values to payload text and back, e.g.
 	// {true: "ON", false: "OFF"}; other values use plain formatting.
 	ValueMap map[string]string `yaml:"value_map"`
+	// TimeField, for json topics, is where the payload carries the time its
+	// value was produced: a dotted path read on subscribe (Unix seconds,
+	// milliseconds, microseconds or nanoseconds, or RFC 3339 text), so a
+	// value from another system keeps its own time stamp; a key written
+	// (Unix milliseconds) into the object on publish.
+	TimeField string `yaml:"time_field"`
+	// QualityField, for json topics, is where the payload carries the
+	// value's quality ("good", "last known", "stale", "comm lost", ...; or
+	// true/false): read on subscribe, so a value keeps the quality its
+	// source gave it; written into the object on publish.
+	QualityField string `yaml:"quality_field"`
 }
 
 // Value is one signal of a multi-value topic.
@@ -171,6 +187,25 @@ type PublishTopic struct {
 	Values []Value `yaml:"values"`
 	// Payload format and mapping.
 	Payload `yaml:",inline"`
+	// Template, for json topics, is the payload text with placeholders:
+	// {{value}} (or {{ValueName}} in a multi-value topic), {{quality}} (the
+	// value's quality as a JSON string), {{time}} (when the value was
+	// produced, Unix milliseconds) and {{now}} (when it is published).
+	Template string `yaml:"template"`
+	// NumberFormat writes doubles with a printf verb: "%.2f" (two
+	// decimals), "%.4g" (four significant digits), "%.3e". Default: up to 15
+	// significant digits in the shortest form, so 37.8 is never written as
+	// 37.800000000000004.
+	NumberFormat string `yaml:"number_format"`
+	// WhenNotGood is what the topic does while an input is not usable
+	// (initial, stale, comm lost, bad input): skip (publish nothing, the
+	// default), last_good (triggers go on publishing the last usable
+	// value), or quality (publish null with the quality; the payload must
+	// carry the quality: a {{quality}} placeholder or quality_field).
+	WhenNotGood string `yaml:"when_not_good"`
+	// Device names the device (in devices:) this topic commands: when it
+	// comes back online the topic publishes its current value again.
+	Device string `yaml:"device"`
 	// QoS 0, 1 or 2. QoS 0 messages are not kept while the broker is away.
 	QoS int `yaml:"qos"`
 	// Retain asks the broker to keep the last message for new subscribers.
@@ -212,6 +247,46 @@ type SubscribeTopic struct {
 	// MaxAge turns the signal's quality to stale when no message arrived
 	// for this long; "0s" never.
 	MaxAge time.Duration `yaml:"max_age"`
+	// Device names the device (in devices:) that publishes this topic:
+	// while it is offline the signals are comm lost.
+	Device string `yaml:"device"`
+	// Alarm declares the alarm <Name>Quality, raised while the topic's
+	// value is not usable (initial, stale, comm lost or bad input).
+	Alarm *QualityAlarm `yaml:"alarm"`
+}
+
+// QualityAlarm is a subscribe topic's alarm on its value's quality. Like
+// every alarm, it may also be changed per instance under `alarms:`.
+type QualityAlarm struct {
+	// Level is error, warning (the default) or notify.
+	Level string `yaml:"level"`
+	// Delay is how long the value must stay unusable before the alarm is
+	// raised; default signal_timeout, so start-up and short glitches pass.
+	Delay *time.Duration `yaml:"delay"`
+}
+
+// Device is a device whose availability the client follows: Tasmota's
+// tele/<dev>/LWT (Online/Offline), zigbee2mqtt's <dev>/availability
+// ({"state": "online"}), Home Assistant's availability topics.
+type Device struct {
+	// Name of the device; topics name it in `device:`, and it gives the
+	// output <Name>Online.
+	Name string `yaml:"name"`
+	// Availability is the topic on which the device says whether it is
+	// online, usually its retained will.
+	Availability string `yaml:"availability"`
+	// Field, when the availability payload is JSON, is the dotted path to
+	// the state in it (zigbee2mqtt: state).
+	Field string `yaml:"field"`
+	// Online is the payload (or field value) that means online, matched
+	// without regard to case; default online.
+	Online string `yaml:"online"`
+	// Offline is the payload that means offline; default offline.
+	Offline string `yaml:"offline"`
+	// Republish makes the publish topics naming this device send their
+	// current values when it comes back online (default true), so a
+	// device that restarted gets its commands back.
+	Republish *bool `yaml:"republish"`
 }
 
 // Publisher is a dynamic publish block (CDP Publisher).
@@ -244,124 +319,231 @@ func Defaults() Config {
 	}
 }
 
-// Validate checks the values; it does no I/O.
+// Validate checks the values; it does no I/O. Every mistake is a
+// runtime.FieldError at its key's path (publish[0].qos,
+// publish[0].value_map.maybe), so the loader can point at it.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	var errs runtime.FieldErrors
 	if len(c.Servers) == 0 {
-		add("servers: at least one broker URL is needed, e.g. mqtt://127.0.0.1:1883")
+		errs.Add("servers", "at least one broker URL is needed, e.g. mqtt://127.0.0.1:1883")
 	}
-	for _, s := range c.Servers {
+	for i, s := range c.Servers {
 		if _, err := parseServer(s); err != nil {
-			add("servers: %v", err)
+			errs = append(errs, &runtime.FieldError{Path: fmt.Sprintf("servers[%d]", i), Offset: err.offset, Msg: err.msg})
 		}
 	}
 	if c.Password != "" && c.PasswordFile != "" {
-		add("password and password_file are both set; use one")
+		errs.Add("password_file", "password and password_file are both set; use one")
 	}
 	if c.KeepAlive < time.Second || c.KeepAlive > 65535*time.Second {
-		add("keep_alive %v: want 1s to 65535s", c.KeepAlive)
+		errs.Add("keep_alive", "keep_alive %v: want 1s to 65535s", c.KeepAlive)
 	}
 	if c.ConnectTimeout <= 0 {
-		add("connect_timeout %v: must be positive", c.ConnectTimeout)
+		errs.Add("connect_timeout", "connect_timeout %v: must be positive", c.ConnectTimeout)
 	}
-	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
-		add("retry_min %v, retry_max %v: want 0 < retry_min <= retry_max", c.RetryMin, c.RetryMax)
+	if c.RetryMin <= 0 {
+		errs.Add("retry_min", "retry_min %v: must be positive", c.RetryMin)
+	} else if c.RetryMax < c.RetryMin {
+		errs.Add("retry_max", "retry_max %v is below retry_min %v", c.RetryMax, c.RetryMin)
 	}
 	if c.SessionExpiry < 0 || c.SessionExpiry > 0xffffffff*time.Second {
-		add("session_expiry %v: want 0s to 136 years", c.SessionExpiry)
+		errs.Add("session_expiry", "session_expiry %v: want 0s to 136 years", c.SessionExpiry)
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		add("tls: cert_file and key_file go together")
+	if c.TLS.CertFile != "" && c.TLS.KeyFile == "" {
+		errs.Add("tls.cert_file", "cert_file needs key_file: the client certificate's private key")
 	}
-	if c.Status.QoS < 0 || c.Status.QoS > 2 {
-		add("status: qos %d: want 0, 1 or 2", c.Status.QoS)
+	if c.TLS.KeyFile != "" && c.TLS.CertFile == "" {
+		errs.Add("tls.key_file", "key_file needs cert_file: the client certificate")
 	}
-	if c.Status.Topic != "" && strings.ContainsAny(c.Status.Topic, "+#") {
-		add("status: topic %q must not hold wildcards", c.Status.Topic)
+	checkQoS(&errs, "status.qos", c.Status.QoS)
+	if c.Status.Topic != "" {
+		if err := validTopic(c.Status.Topic); err != nil {
+			errs.Add("status.topic", "%v", err)
+		}
 	}
 	if c.SignalTimeout < 0 {
-		add("signal_timeout %v: must not be negative", c.SignalTimeout)
+		errs.Add("signal_timeout", "signal_timeout %v: must not be negative", c.SignalTimeout)
 	}
 	if c.PublishTimeout <= 0 {
-		add("publish_timeout %v: must be positive", c.PublishTimeout)
+		errs.Add("publish_timeout", "publish_timeout %v: must be positive", c.PublishTimeout)
 	}
 	if c.ReceiveMaximum < 1 || c.ReceiveMaximum > 65535 {
-		add("receive_maximum %d: want 1 to 65535", c.ReceiveMaximum)
+		errs.Add("receive_maximum", "receive_maximum %d: want 1 to 65535", c.ReceiveMaximum)
 	}
 	if c.Queue.Limit < 1 {
-		add("queue: limit %d: want at least 1", c.Queue.Limit)
+		errs.Add("queue.limit", "limit %d: want at least 1", c.Queue.Limit)
 	}
 	if c.Queue.HandOff < 1 {
-		add("queue: hand_off %d: want at least 1", c.Queue.HandOff)
+		errs.Add("queue.hand_off", "hand_off %d: want at least 1", c.Queue.HandOff)
 	}
-	names := map[string]bool{}
-	claim := func(where, n string) {
-		if n == "" {
-			add("%s: a name is needed", where)
-			return
+	devices := map[string]bool{}
+	for i := range c.Devices {
+		d := &c.Devices[i]
+		at := fmt.Sprintf("devices[%d]", i)
+		if d.Name != "" && devices[d.Name] {
+			errs.Add(at+".name", "device %q is declared twice", d.Name)
 		}
-		if names[n] {
-			add("%s: name %q used twice", where, n)
+		devices[d.Name] = true
+		if d.Availability == "" {
+			errs.Add(at, "availability: the topic on which the device says it is online is needed")
+		} else if err := validTopic(d.Availability); err != nil {
+			errs.Add(at+".availability", "%v", err)
 		}
-		names[n] = true
+		if strings.EqualFold(d.online(), d.offline()) {
+			errs.Add(at+".offline", "online and offline are both %q", d.online())
+		}
+		if d.Field != "" {
+			if _, err := splitPath(d.Field); err != nil {
+				errs.Add(at+".field", "%v", err)
+			}
+		}
+	}
+	device := func(at, name string) {
+		if name != "" && !devices[name] {
+			errs.Add(at+".device", "unknown device %q: declare it under devices:", name)
+		}
 	}
 	for i := range c.Publish {
 		p := &c.Publish[i]
-		where := fmt.Sprintf("publish[%d] %s", i, p.Name)
-		claim(where, p.Name)
+		at := fmt.Sprintf("publish[%d]", i)
 		if err := validTopic(p.Topic); err != nil {
-			add("%s: %v", where, err)
+			errs.Add(at+".topic", "%v", err)
 		}
-		checkQoS(add, where, p.QoS)
-		if _, err := p.codec(); err != nil {
-			add("%s: %v", where, err)
+		checkQoS(&errs, at+".qos", p.QoS)
+		if _, err := p.spec(); err != nil {
+			errs.Merge(at, err)
 		}
 		if p.Deadband < 0 {
-			add("%s: deadband %v must not be negative", where, p.Deadband)
+			errs.Add(at+".deadband", "deadband %v must not be negative", p.Deadband)
 		}
-		if p.Interval < 0 || p.MinInterval < 0 {
-			add("%s: interval and min_interval must not be negative", where)
+		if p.Interval < 0 {
+			errs.Add(at+".interval", "interval %v must not be negative", p.Interval)
+		}
+		if p.MinInterval < 0 {
+			errs.Add(at+".min_interval", "min_interval %v must not be negative", p.MinInterval)
 		}
 		if p.Keep != "" && p.Keep != "all" && p.Keep != "latest" {
-			add("%s: keep %q: want all or latest", where, p.Keep)
+			errs.Add(at+".keep", "keep %q: want all or latest", p.Keep)
 		}
 		if !boolOr(p.OnChange, true) && p.Interval == 0 && !boolOr(p.OnConnect, true) {
-			add("%s: no trigger: set on_change, interval or on_connect", where)
+			errs.Add(at+".on_change", "no trigger: set on_change, interval or on_connect")
 		}
+		device(at, p.Device)
 	}
 	for i := range c.Subscribe {
 		s := &c.Subscribe[i]
-		where := fmt.Sprintf("subscribe[%d] %s", i, s.Name)
-		claim(where, s.Name)
+		at := fmt.Sprintf("subscribe[%d]", i)
 		if err := validFilter(s.Topic); err != nil {
-			add("%s: %v", where, err)
+			errs.Add(at+".topic", "%v", err)
 		}
-		checkQoS(add, where, s.QoS)
-		if s.Template != "" {
-			add("%s: template is for publish topics", where)
-		}
-		if _, err := s.codec(); err != nil {
-			add("%s: %v", where, err)
+		checkQoS(&errs, at+".qos", s.QoS)
+		if _, err := s.spec(); err != nil {
+			errs.Merge(at, err)
 		}
 		if s.MaxAge < 0 {
-			add("%s: max_age must not be negative", where)
+			errs.Add(at+".max_age", "max_age %v must not be negative", s.MaxAge)
 		}
+		if a := s.Alarm; a != nil {
+			if a.Level != "" {
+				if _, err := runtime.ParseLevel(a.Level); err != nil {
+					errs.Add(at+".alarm.level", "%v", err)
+				}
+			}
+			if a.Delay != nil && *a.Delay < 0 {
+				errs.Add(at+".alarm.delay", "delay %v must not be negative", *a.Delay)
+			}
+		}
+		device(at, s.Device)
 	}
 	for i, p := range c.Publishers {
-		where := fmt.Sprintf("publishers[%d] %s", i, p.Name)
-		claim(where, p.Name)
-		checkQoS(add, where, p.QoS)
+		at := fmt.Sprintf("publishers[%d]", i)
+		checkQoS(&errs, at+".qos", p.QoS)
 		if p.Trigger != "" && p.Trigger != "payload" && p.Trigger != "edge" {
-			add("%s: trigger %q: want payload or edge", where, p.Trigger)
+			errs.Add(at+".trigger", "trigger %q: want payload or edge", p.Trigger)
 		}
 	}
-	return errors.Join(errs...)
+	c.checkNames(&errs)
+	return errs.Err()
 }
 
-func checkQoS(add func(string, ...any), where string, q int) {
+// fixedNames are the client's own members, which no topic may take.
+var fixedNames = []string{"Connected", "RoundTrip", "MessagesIn", "MessagesOut", "DecodeErrors", "Dropped", "Queued", "TransmissionError",
+	runtime.StdProcessTime, runtime.StdProcessPeriod, runtime.StdOverruns, runtime.StdOverrunAlarm}
+
+// checkNames reports every name a topic, publisher or device would declare
+// (its signals, its status signals, its alarm) that is empty, invalid or
+// already taken, at the name that declares it: one namespace holds them
+// all, since a route names any of them.
+func (c *Config) checkNames(errs *runtime.FieldErrors) {
+	owner := map[string]string{}
+	for _, n := range fixedNames {
+		owner[n] = "the client's own " + n
+	}
+	claim := func(at, name string, derived ...string) {
+		if name == "" {
+			errs.Add(at, "a name is needed")
+			return
+		}
+		if err := checkName(name); err != nil {
+			errs.Add(at+".name", "%v", err)
+			return
+		}
+		for i, n := range append([]string{name}, derived...) {
+			if o, taken := owner[n]; taken {
+				what := fmt.Sprintf("%q", name)
+				if i > 0 {
+					what = fmt.Sprintf("%q declares %s, which", name, n)
+				}
+				errs.Add(at+".name", "%s is already %s", what, o)
+				return
+			}
+		}
+		for _, n := range append([]string{name}, derived...) {
+			owner[n] = "taken by " + at + " (" + name + ")"
+		}
+	}
+	values := func(at string, vals []Value) {
+		for j, v := range vals {
+			claim(fmt.Sprintf("%s.values[%d]", at, j), v.Name)
+		}
+	}
+	for i, p := range c.Publish {
+		at := fmt.Sprintf("publish[%d]", i)
+		claim(at, p.Name, p.Name+"Count", p.Name+"Bytes")
+		values(at, p.Values)
+	}
+	for i, s := range c.Subscribe {
+		at := fmt.Sprintf("subscribe[%d]", i)
+		derived := []string{s.Name + "Topic", s.Name + "New", s.Name + "Count", s.Name + "Bytes"}
+		if s.Alarm != nil {
+			derived = append(derived, s.Name+"Quality")
+		}
+		claim(at, s.Name, derived...)
+		values(at, s.Values)
+	}
+	for i, p := range c.Publishers {
+		claim(fmt.Sprintf("publishers[%d]", i), p.Name, p.Name+"Topic", p.Name+"Payload", p.Name+"Trigger", p.Name+"Count")
+	}
+	for i, d := range c.Devices {
+		claim(fmt.Sprintf("devices[%d]", i), d.Name, d.Name+"Online")
+	}
+}
+
+// checkName enforces names that can appear in a dotted routing path (the
+// runtime's rule, checked here so the error points at the name).
+func checkName(name string) error {
+	for i, r := range name {
+		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
+		if !ok {
+			return fmt.Errorf("invalid name %q: use letters, digits and _ and start with a letter", name)
+		}
+	}
+	return nil
+}
+
+func checkQoS(errs *runtime.FieldErrors, at string, q int) {
 	if q < 0 || q > 2 {
-		add("%s: qos %d: want 0, 1 or 2", where, q)
+		errs.Add(at, "qos %d: want 0, 1 or 2", q)
 	}
 }
 
@@ -372,21 +554,72 @@ func boolOr(b *bool, def bool) bool {
 	return *b
 }
 
-// parseServer checks a broker URL and fills in the scheme's default port.
-func parseServer(s string) (*url.URL, error) {
+func (d *Device) online() string  { return cmp.Or(d.Online, "online") }
+func (d *Device) offline() string { return cmp.Or(d.Offline, "offline") }
+
+// schemes maps the accepted URL schemes to the one autopaho is given and
+// the default port. tcp, ssl and tls are accepted because paho's examples
+// use them.
+var schemes = map[string]struct{ canon, port string }{
+	"mqtt": {"mqtt", "1883"}, "tcp": {"mqtt", "1883"},
+	"mqtts": {"mqtts", "8883"}, "ssl": {"mqtts", "8883"}, "tls": {"mqtts", "8883"},
+	"ws": {"ws", "80"}, "wss": {"wss", "443"},
+}
+
+// schemeList is the accepted schemes as the docs and errors state them.
+const schemeList = "mqtt, mqtts, ws or wss (tcp is accepted for mqtt, ssl and tls for mqtts)"
+
+// serverError is a mistake in a broker URL and the offset of the character
+// it concerns.
+type serverError struct {
+	offset int
+	msg    string
+}
+
+func (e *serverError) Error() string { return e.msg }
+
+// parseServer checks a broker URL and returns it with its canonical scheme
+// and the scheme's default port filled in.
+func parseServer(s string) (*url.URL, *serverError) {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return nil, &serverError{0, fmt.Sprintf("%q has no scheme: write it as mqtt://%s (or %s)", s, s, schemeList)}
+	}
+	sch, ok := schemes[strings.ToLower(s[:i])]
+	if !ok {
+		return nil, &serverError{0, fmt.Sprintf("scheme %q: want %s", s[:i], schemeList)}
+	}
+	// The port, checked here to point at it; url.Parse only checks digits.
+	auth := s[i+3:]
+	if j := strings.IndexAny(auth, "/?#"); j >= 0 {
+		auth = auth[:j]
+	}
+	hostStart := i + 3
+	if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+		hostStart += at + 1
+		auth = auth[at+1:]
+	}
+	if c := strings.LastIndexByte(auth, ':'); c >= 0 && !strings.Contains(auth[c:], "]") {
+		port := auth[c+1:]
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, &serverError{hostStart + c + 1, fmt.Sprintf("port %q: want 1 to 65535", port)}
+		}
+	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("%q: %v", s, err)
-	}
-	port := map[string]string{"mqtt": "1883", "tcp": "1883", "mqtts": "8883", "ssl": "8883", "tls": "8883", "ws": "80", "wss": "443"}[u.Scheme]
-	if port == "" {
-		return nil, fmt.Errorf("%q: scheme %q: want mqtt, mqtts, ws or wss", s, u.Scheme)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, &serverError{0, fmt.Sprintf("%q: %v", s, err)}
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("%q: no host", s)
+		return nil, &serverError{i + 3, fmt.Sprintf("%q has no host", s)}
 	}
+	u.Scheme = sch.canon
 	if u.Port() == "" {
-		u.Host += ":" + port
+		u.Host += ":" + sch.port
 	}
 	return u, nil
 }
@@ -417,78 +650,189 @@ func validFilter(f string) error {
 	return nil
 }
 
-// fields turns a topic's type or values into codec fields.
-func fields(name, typ string, vals []Value, p *Payload, format payload.Format) ([]payload.Field, error) {
+func splitPath(key string) ([]string, error) {
+	p := strings.Split(key, ".")
+	for _, e := range p {
+		if e == "" {
+			return nil, fmt.Errorf("empty element in the path %q", key)
+		}
+	}
+	return p, nil
+}
+
+// fields turns a topic's type or values into codec fields; its errors are
+// field errors relative to the topic.
+func fields(name, typ string, vals []Value, p *Payload, format payload.Format, number payload.Number) ([]payload.Field, error) {
+	var errs runtime.FieldErrors
+	mapFrom := func(at string, k signals.Kind, m map[string]string) []payload.MapEntry {
+		entries, err := payload.MapFrom(k, m)
+		var ke *payload.MapKeyError
+		switch {
+		case errors.As(err, &ke):
+			errs.AddKey(runtime.JoinFieldPath(at, "value_map."+ke.Key), "value map key %q: %v", ke.Key, ke.Err)
+		case err != nil:
+			errs.Add(runtime.JoinFieldPath(at, "value_map"), "%v", err)
+		}
+		return entries
+	}
 	if len(vals) == 0 {
+		if typ == "" {
+			errs.Add("type", "a type is needed (bool, int, uint, double or string), or values: for a multi-value topic")
+			return nil, errs
+		}
 		k, err := signals.ParseKind(typ)
 		if err != nil {
-			return nil, err
+			errs.Add("type", "%v", err)
+			return nil, errs
 		}
-		m, err := payload.MapFrom(k, p.ValueMap)
-		if err != nil {
-			return nil, err
-		}
-		return []payload.Field{{Name: name, Kind: k, Key: p.Field, Map: m}}, nil
+		m := mapFrom("", k, p.ValueMap)
+		return []payload.Field{{Name: name, Kind: k, Key: p.Field, Map: m, Number: number}}, errs.Err()
 	}
 	if typ != "" {
-		return nil, errors.New("type is for single-value topics; a multi-value topic gives each value its type")
+		errs.Add("type", "type is for single-value topics; a multi-value topic gives each value its type")
 	}
-	if len(p.ValueMap) > 0 || p.Field != "" {
-		return nil, errors.New("value_map and field go on each value of a multi-value topic")
+	if len(p.ValueMap) > 0 {
+		errs.Add("value_map", "value_map goes on each value of a multi-value topic")
+	}
+	if p.Field != "" {
+		errs.Add("field", "field goes on each value of a multi-value topic")
 	}
 	if format == payload.Text {
-		return nil, errors.New("a multi-value topic needs format json or csv")
+		errs.Add("format", "a multi-value topic needs format json or csv")
 	}
 	out := make([]payload.Field, 0, len(vals))
 	for i, v := range vals {
+		at := fmt.Sprintf("values[%d]", i)
 		k, err := signals.ParseKind(v.Type)
 		if err != nil {
-			return nil, fmt.Errorf("value %s: %v", v.Name, err)
+			errs.Add(at+".type", "%v", err)
+			continue
 		}
-		m, err := payload.MapFrom(k, v.ValueMap)
-		if err != nil {
-			return nil, fmt.Errorf("value %s: %v", v.Name, err)
-		}
+		m := mapFrom(at, k, v.ValueMap)
 		col := i
 		if v.Column != nil {
 			col = *v.Column
 			if col < 0 {
-				return nil, fmt.Errorf("value %s: column %d must not be negative", v.Name, col)
+				errs.Add(at+".column", "column %d must not be negative", col)
 			}
 		}
-		out = append(out, payload.Field{Name: v.Name, Kind: k, Key: v.Field, Column: col, Map: m})
+		if v.Field != "" && format != payload.JSON {
+			errs.Add(at+".field", "field is for json payloads")
+		} else if v.Field != "" {
+			if _, err := splitPath(v.Field); err != nil {
+				errs.Add(at+".field", "%v", err)
+			}
+		}
+		if v.Column != nil && format != payload.CSV {
+			errs.Add(at+".column", "column is for csv payloads")
+		}
+		out = append(out, payload.Field{Name: v.Name, Kind: k, Key: v.Field, Column: col, Map: m, Number: number})
 	}
-	return out, nil
+	return out, errs.Err()
 }
 
-func (p *Payload) spec(name, typ string, vals []Value) (payload.Spec, error) {
+// spec checks the payload keys a topic shares and turns them into a codec
+// spec; errors are field errors relative to the topic.
+func (p *Payload) spec(name, typ string, vals []Value, number payload.Number) (payload.Spec, runtime.FieldErrors) {
+	var errs runtime.FieldErrors
 	f, err := payload.ParseFormat(p.Format)
 	if err != nil {
-		return payload.Spec{}, err
+		errs.Add("format", "%v", err)
+		return payload.Spec{}, errs
 	}
 	if p.Field != "" && f != payload.JSON {
-		return payload.Spec{}, errors.New("field is for json payloads")
+		errs.Add("field", "field is for json payloads")
+	} else if p.Field != "" {
+		if _, err := splitPath(p.Field); err != nil {
+			errs.Add("field", "%v", err)
+		}
 	}
 	if p.Separator != "" && f != payload.CSV {
-		return payload.Spec{}, errors.New("separator is for csv payloads")
+		errs.Add("separator", "separator is for csv payloads")
+	} else if len(p.Separator) > 1 {
+		errs.Add("separator", "separator %q must be one character", p.Separator)
 	}
-	fs, err := fields(name, typ, vals, p, f)
-	if err != nil {
-		return payload.Spec{}, err
+	for _, k := range []struct{ key, val string }{{"time_field", p.TimeField}, {"quality_field", p.QualityField}} {
+		if k.val == "" {
+			continue
+		}
+		if f != payload.JSON {
+			errs.Add(k.key, "%s is for json payloads", k.key)
+		} else if _, err := splitPath(k.val); err != nil {
+			errs.Add(k.key, "%v", err)
+		}
 	}
-	return payload.Spec{Format: f, Fields: fs, Template: p.Template, Separator: p.Separator}, nil
+	fs, err := fields(name, typ, vals, p, f, number)
+	errs.Merge("", err)
+	return payload.Spec{Format: f, Fields: fs, Separator: p.Separator, TimeKey: p.TimeField, QualityKey: p.QualityField}, errs
+}
+
+// spec checks the topic's payload keys and returns its codec spec.
+func (p *PublishTopic) spec() (payload.Spec, error) {
+	var errs runtime.FieldErrors
+	number, err := payload.ParseNumber(p.NumberFormat)
+	var se *payload.SyntaxError
+	if errors.As(err, &se) {
+		errs = append(errs, &runtime.FieldError{Path: "number_format", Offset: se.Offset, Msg: se.Msg})
+	}
+	sp, ferrs := p.Payload.spec(p.Name, p.Type, p.Values, number)
+	errs = append(errs, ferrs...)
+	for _, k := range []struct{ key, val string }{{"time_field", p.TimeField}, {"quality_field", p.QualityField}} {
+		if strings.Contains(k.val, ".") {
+			errs.Add(k.key, "%s %q: a publish topic writes a plain key (use a template for nested objects)", k.key, k.val)
+		}
+	}
+	if p.Template != "" {
+		switch {
+		case sp.Format != payload.JSON:
+			errs.Add("template", "a template needs format json")
+		case p.Field != "" || p.TimeField != "" || p.QualityField != "":
+			errs.Add("template", "a template writes the whole payload: put the value, time and quality in it as placeholders rather than with field, time_field or quality_field")
+		}
+	}
+	switch p.WhenNotGood {
+	case "", "skip", "last_good", "quality":
+	default:
+		errs.Add("when_not_good", "when_not_good %q: want skip, last_good or quality", p.WhenNotGood)
+	}
+	if len(errs) > 0 {
+		return sp, errs
+	}
+	sp.Template = p.Template
+	c, err := payload.New(sp)
+	if errors.As(err, &se) {
+		return sp, runtime.FieldErrors{{Path: "template", Offset: se.Offset, Msg: se.Msg}}
+	} else if err != nil {
+		return sp, runtime.FieldErrors{{Msg: err.Error()}}
+	}
+	if p.WhenNotGood == "quality" && !c.CarriesQuality() {
+		return sp, runtime.FieldErrors{{Path: "when_not_good", Msg: "when_not_good: quality sends a value that is not usable as null with its quality, so the payload must carry the quality: use format json with a {{quality}} placeholder in the template, or quality_field"}}
+	}
+	return sp, nil
+}
+
+// spec checks the topic's payload keys and returns its codec spec.
+func (s *SubscribeTopic) spec() (payload.Spec, error) {
+	sp, errs := s.Payload.spec(s.Name, s.Type, s.Values, payload.Number{})
+	if len(errs) > 0 {
+		return sp, errs
+	}
+	if _, err := payload.New(sp); err != nil {
+		return sp, runtime.FieldErrors{{Msg: err.Error()}}
+	}
+	return sp, nil
 }
 
 func (p *PublishTopic) codec() (*payload.Codec, error) {
-	s, err := p.Payload.spec(p.Name, p.Type, p.Values)
+	sp, err := p.spec()
 	if err != nil {
 		return nil, err
 	}
-	return payload.New(s)
+	return payload.New(sp)
 }
 
 func (s *SubscribeTopic) codec() (*payload.Codec, error) {
-	sp, err := s.Payload.spec(s.Name, s.Type, s.Values)
+	sp, err := s.spec()
 	if err != nil {
 		return nil, err
 	}

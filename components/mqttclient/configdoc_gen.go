@@ -8,10 +8,51 @@ import "github.com/metronome-rt/metronome/runtime"
 // description of each key for `runtime types` and the generated docs.
 func (*Config) FieldDocs() runtime.FieldDocs { return configFieldDocs }
 
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*Device) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*Payload) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*PublishTopic) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*Publisher) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*QualityAlarm) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*QueueConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*StatusConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*SubscribeTopic) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*TLSConfig) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
+func (*Value) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
 var configFieldDocs = runtime.FieldDocs{
 	"Config.CleanStart":            "`clean_start` discards any session the broker holds for `client_id` on the first connection of this run.",
 	"Config.ClientID":              "`client_id` identifies the session at the broker. Empty: derived from the host name and the component's path, so it is the same on every start of this component on this machine (CDP ClientID).",
 	"Config.ConnectTimeout":        "`connect_timeout` bounds one connection attempt.",
+	"Config.Devices":               "`devices` are the devices behind the topics, each with the topic on which it announces whether it is online (its will): while a device is offline the subscribe topics naming it are comm lost, and when it comes back the publish topics naming it send their values again.",
 	"Config.KeepAlive":             "`keep_alive` is the MQTT keep-alive interval (CDP KeepAlive); the broker drops the connection after 1.5 times this without traffic.",
 	"Config.Password":              "`password` is the MQTT password. Write it as ${ENV_VAR}, never as plain text in a file under version control; or use `password_file`.",
 	"Config.PasswordFile":          "`password_file` is a file whose content (trailing newline removed) is the password, for example a mounted secret. Read at start.",
@@ -29,28 +70,41 @@ var configFieldDocs = runtime.FieldDocs{
 	"Config.Subscribe":             "`subscribe` are the topics the client receives; each is an output signal (or several) that other components route from.",
 	"Config.TLS":                   "`tls` sets certificates for mqtts:// and wss:// servers.",
 	"Config.Username":              "`username` is the MQTT user name (CDP UserID); empty sends none.",
-	"Payload.Field":                "`field`, for json subscribe topics with one value, is a dotted path to the value in an object (\"sensor.temp\", \"list.0\"); for json publish topics it makes an object {\"field\": value}.",
+	"Device.Availability":          "`availability` is the topic on which the device says whether it is online, usually its retained will.",
+	"Device.Field":                 "`field`, when the availability payload is JSON, is the dotted path to the state in it (zigbee2mqtt: state).",
+	"Device.Name":                  "`name` of the device; topics name it in `device:`, and it gives the output <Name>Online.",
+	"Device.Offline":               "`offline` is the payload that means offline; default offline.",
+	"Device.Online":                "`online` is the payload (or field value) that means online, matched without regard to case; default online.",
+	"Device.Republish":             "`republish` makes the publish topics naming this device send their current values when it comes back online (default true), so a device that restarted gets its commands back.",
+	"Payload.Field":                "`field`, for json topics with one value, is a dotted path to the value in an object (\"sensor.temp\", \"list.0\") when subscribing; when publishing it makes an object {\"field\": value}.",
 	"Payload.Format":               "`format` is text (default: the value as text), json or csv.",
+	"Payload.QualityField":         "`quality_field`, for json topics, is where the payload carries the value's quality (\"good\", \"last known\", \"stale\", \"comm lost\", ...; or true/false): read on subscribe, so a value keeps the quality its source gave it; written into the object on publish.",
 	"Payload.Separator":            "`separator` between csv columns, default \",\".",
-	"Payload.Template":             "`template`, for json publish topics, is the payload text with {{value}} (or {{ValueName}} for multi-value topics) and {{time}} (Unix milliseconds) placeholders.",
+	"Payload.TimeField":            "`time_field`, for json topics, is where the payload carries the time its value was produced: a dotted path read on subscribe (Unix seconds, milliseconds, microseconds or nanoseconds, or RFC 3339 text), so a value from another system keeps its own time stamp; a key written (Unix milliseconds) into the object on publish.",
 	"Payload.ValueMap":             "`value_map` maps signal values to payload text and back, e.g. {true: \"ON\", false: \"OFF\"}; other values use plain formatting.",
 	"PublishTopic.Deadband":        "`deadband`, for numbers, is how far the value must move from the last published value to count as a change.",
+	"PublishTopic.Device":          "`device` names the device (in devices:) this topic commands: when it comes back online the topic publishes its current value again.",
 	"PublishTopic.Interval":        "`interval` publishes periodically, whatever the value (CDP TriggerOnTimeout); \"0s\" is off.",
 	"PublishTopic.Keep":            "`keep` is what the queue keeps while the broker is away: all (every message, in order) or latest (only the newest value, for states).",
 	"PublishTopic.MinInterval":     "`min_interval` rate-limits the topic: after a publication, further triggers wait this long and then publish the value of that moment.",
 	"PublishTopic.Name":            "`name` of the input signal (and prefix of its status signals).",
+	"PublishTopic.NumberFormat":    "`number_format` writes doubles with a printf verb: \"%.2f\" (two decimals), \"%.4g\" (four significant digits), \"%.3e\". Default: up to 15 significant digits in the shortest form, so 37.8 is never written as 37.800000000000004.",
 	"PublishTopic.OnChange":        "`on_change` publishes when the value changes (default true; CDP TriggerOnChange).",
 	"PublishTopic.OnConnect":       "`on_connect` publishes the current value on every (re)connection (default true; CDP TriggerOnStartup).",
 	"PublishTopic.Payload":         "Payload format and mapping.",
 	"PublishTopic.QoS":             "`qos` 0, 1 or 2. QoS 0 messages are not kept while the broker is away.",
 	"PublishTopic.Retain":          "`retain` asks the broker to keep the last message for new subscribers.",
+	"PublishTopic.Template":        "`template`, for json topics, is the payload text with placeholders: {{value}} (or {{ValueName}} in a multi-value topic), {{quality}} (the value's quality as a JSON string), {{time}} (when the value was produced, Unix milliseconds) and {{now}} (when it is published).",
 	"PublishTopic.Topic":           "`topic` to publish to (no wildcards).",
 	"PublishTopic.Type":            "`type` of the input signal; omit for multi-value topics.",
 	"PublishTopic.Values":          "`values` make this a multi-value topic: one payload carries them all, each an input signal named by its Name.",
+	"PublishTopic.WhenNotGood":     "`when_not_good` is what the topic does while an input is not usable (initial, stale, comm lost, bad input): skip (publish nothing, the default), last_good (triggers go on publishing the last usable value), or quality (publish null with the quality; the payload must carry the quality: a {{quality}} placeholder or quality_field).",
 	"Publisher.Name":               "`name` prefixes its signals: <Name>Topic, <Name>Payload and <Name>Trigger inputs, <Name>Count output.",
 	"Publisher.QoS":                "`qos` of its messages.",
 	"Publisher.Retain":             "`retain` flag of its messages.",
 	"Publisher.Trigger":            "`trigger` is payload (publish on every new write of <Name>Payload, the default) or edge (publish when <Name>Trigger goes from false to true).",
+	"QualityAlarm.Delay":           "`delay` is how long the value must stay unusable before the alarm is raised; default signal_timeout, so start-up and short glitches pass.",
+	"QualityAlarm.Level":           "`level` is error, warning (the default) or notify.",
 	"QueueConfig.Dir":              "`dir` keeps the queue in a log file in this directory, so messages accepted before a crash or kill are sent after the restart, in order. Empty: memory only.",
 	"QueueConfig.HandOff":          "`hand_off` is the capacity of the buffer between the ticks and the network goroutine; a tick that finds it full drops and counts.",
 	"QueueConfig.Limit":            "`limit` is the most outgoing messages held while the broker is away; further messages are dropped and counted in Dropped.",
@@ -59,6 +113,8 @@ var configFieldDocs = runtime.FieldDocs{
 	"StatusConfig.Online":          "`online` is published (retained) on every connection.",
 	"StatusConfig.QoS":             "`qos` of the status messages.",
 	"StatusConfig.Topic":           "`topic` carries the client's connection status; empty disables it.",
+	"SubscribeTopic.Alarm":         "`alarm` declares the alarm <Name>Quality, raised while the topic's value is not usable (initial, stale, comm lost or bad input).",
+	"SubscribeTopic.Device":        "`device` names the device (in devices:) that publishes this topic: while it is offline the signals are comm lost.",
 	"SubscribeTopic.MaxAge":        "`max_age` turns the signal's quality to stale when no message arrived for this long; \"0s\" never.",
 	"SubscribeTopic.Name":          "`name` of the output signal (and prefix of its status signals).",
 	"SubscribeTopic.Payload":       "Payload format and mapping.",

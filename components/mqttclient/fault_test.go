@@ -301,7 +301,7 @@ config:
 		t.Fatalf("received %v", h.Get("MessagesIn"))
 	}
 	h.Step(1)
-	for sig, want := range map[string]string{"B": "true", "I": "-9", "U": "9223372036854775808", "D": "-0.5", "S": "tab\there", "MA": "4", "MB": "1e+10"} {
+	for sig, want := range map[string]string{"B": "true", "I": "-9", "U": "9223372036854775808", "D": "-0.5", "S": "tab\there", "MA": "4", "MB": "10000000000"} {
 		if got := h.Get(sig).Text(); got != want {
 			t.Errorf("%s = %q, want %q", sig, got, want)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/rs/zerolog"
 
+	"github.com/metronome-rt/metronome/components/mqttclient/payload"
 	"github.com/metronome-rt/metronome/components/mqttclient/queue"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
@@ -32,6 +33,7 @@ type ioSide struct {
 	cfg  *Config
 	log  *zerolog.Logger
 	subs []*subTopic
+	devs []*device
 
 	connected   atomic.Bool
 	epoch       atomic.Uint64 // connections made so far
@@ -64,7 +66,35 @@ type ioSide struct {
 	lastErr    string
 	lastLog    time.Time
 	suppressed int
+
+	decodeLog sampler // payloads that did not decode
 }
+
+// sampler lets one line through, then at most one per interval, each saying
+// how many were held back since the last: a flood of bad payloads costs a
+// line every few seconds, not one per message.
+type sampler struct {
+	mu       sync.Mutex
+	last     time.Time
+	held     int
+	interval time.Duration
+}
+
+// allow reports whether to log now, and how many were held back before.
+func (s *sampler) allow(now time.Time) (bool, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.last.IsZero() && now.Sub(s.last) < s.interval {
+		s.held++
+		return false, 0
+	}
+	n := s.held
+	s.last, s.held = now, 0
+	return true, n
+}
+
+// decodeLogInterval is the most often a decode warning is logged.
+const decodeLogInterval = 10 * time.Second
 
 // connScope is the lifetime of one connection.
 type connScope struct {
@@ -133,9 +163,9 @@ func (c *client) Start(ctx context.Context) error {
 	}
 	var urls []*url.URL
 	for _, s := range cfg.Servers {
-		u, err := parseServer(s)
-		if err != nil {
-			return err
+		u, perr := parseServer(s)
+		if perr != nil {
+			return perr
 		}
 		urls = append(urls, u)
 	}
@@ -154,6 +184,10 @@ func (c *client) Start(ctx context.Context) error {
 	for _, s := range c.subs {
 		filters, qos = append(filters, s.filter), append(qos, s.qos)
 	}
+	for _, d := range c.devs {
+		filters, qos = append(filters, d.topic), append(qos, 1)
+	}
+	io.decodeLog.interval = decodeLogInterval
 	io.filters, io.fqos = brokerFilters(filters, qos)
 	io.wake = make(chan struct{}, 1)
 	io.up = make(chan struct{}, 1)
@@ -376,20 +410,43 @@ func (io *ioSide) onConnectError(err error) { io.noteErr("connect", err) }
 func (io *ioSide) onPublish(pr paho.PublishReceived) (bool, error) {
 	p := pr.Packet
 	io.in.Add(1)
+	for _, d := range io.devs {
+		if d.topic == p.Topic && !d.receive(p.Payload) {
+			io.decodeErrs.Add(1)
+			io.warnDecode(p.Topic, len(p.Payload), fmt.Errorf("availability of %s: want %q or %q, got %s", d.name, d.onText, d.offText, payload.Quote(string(p.Payload))))
+		}
+	}
 	for _, s := range io.subs {
 		if !match(s.filter, p.Topic) {
 			continue
 		}
-		vals := make([]signals.Value, len(s.outs))
-		if err := s.codec.Decode(p.Payload, vals); err != nil {
+		m := &rxMsg{topic: p.Topic, vals: make([]signals.Value, len(s.outs)), bad: make([]bool, len(s.outs)), retained: p.Retain}
+		var err error
+		if m.meta, err = s.codec.Decode(p.Payload, m.vals, m.bad); err != nil {
 			io.decodeErrs.Add(1)
-			io.noteErr("payload on "+p.Topic, err)
+			io.warnDecode(p.Topic, len(p.Payload), err)
 		}
 		s.nCount.Add(1)
 		s.nBytes.Add(uint64(len(p.Payload)))
-		s.box.Put(&rxMsg{topic: p.Topic, vals: vals, retained: p.Retain})
+		s.box.Put(m)
 	}
 	return true, nil
+}
+
+// warnDecode logs a payload that did not decode, sampled: the error quotes
+// at most a short prefix of the payload (payload.Quote), and after one line
+// the next comes no sooner than decodeLogInterval, with the count of those
+// held back meanwhile.
+func (io *ioSide) warnDecode(topic string, size int, err error) {
+	ok, held := io.decodeLog.allow(time.Now())
+	if !ok {
+		return
+	}
+	ev := io.log.Warn().Str("topic", payload.Short(topic)).Int("bytes", size)
+	if held > 0 {
+		ev = ev.Int("suppressed", held)
+	}
+	ev.Err(err).Msg("payload did not decode; the signals it was for have quality bad input")
 }
 
 // send moves messages from the hand-off buffer into the queue and sends the

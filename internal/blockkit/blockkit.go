@@ -17,8 +17,8 @@ const MaxInputs = 64
 
 // InputsConfig sets how many inputs a block over N inputs has.
 type InputsConfig struct {
-	// Inputs is the number of inputs, named In1 .. InN.
-	Inputs int `yaml:"inputs" doc:"number of inputs, named In1 .. InN (2 to 64)"`
+	// Inputs is how many inputs the block has, 2 to 64.
+	Inputs int `yaml:"inputs"`
 }
 
 // Validate checks the number of inputs.
@@ -75,10 +75,12 @@ func (a About) Define(build func(b *runtime.Builder) runtime.Component) *runtime
 // TypeConfig chooses the type of a block's value, for blocks that work on
 // any type of signal.
 type TypeConfig struct {
-	// Type is the value's type.
-	Type string `yaml:"type" doc:"type of the value: double, int, uint, bool or string (CDP names such as float are accepted)"`
-	// Unit is the value's engineering unit.
-	Unit string `yaml:"unit" doc:"engineering unit of the value"`
+	// Type is the type of the value: double, int, uint, bool or string
+	// (CDP's names, such as float, are accepted too).
+	Type string `yaml:"type"`
+	// Unit is the engineering unit of the value, shown on the signals and
+	// the parameter that carry it.
+	Unit string `yaml:"unit"`
 }
 
 // DoubleType is the default TypeConfig.

@@ -41,7 +41,7 @@ func RequireTool(t testing.TB, name string) string {
 		if InCI() {
 			t.Fatalf("mqtttest: %s is required in CI (env CI is set) but not found: %v", name, err)
 		}
-		t.Skipf("mqtttest: %s not installed (%v); skipping (install mosquitto / mosquitto-clients)", name, err)
+		t.Skipf("mqtttest: %s not installed (%v); skipping (.ci/run installs what the tests need)", name, err)
 	}
 	return p
 }
@@ -106,19 +106,21 @@ func Mosquitto(t testing.TB, conf string) string {
 	return ""
 }
 
-// lockedBuffer collects a child's output safely while it runs.
-type lockedBuffer struct {
+// LockedBuffer collects what a child process or another goroutine writes
+// (its output, a log) so that a test can read it while the writing goes on.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+// String returns everything written so far.
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -142,7 +144,7 @@ func startMosquitto(bin, dir, conf string) (addr string, stop func(), err error)
 	if err := os.WriteFile(cfgPath, []byte(sb.String()), 0o600); err != nil {
 		return "", nil, err
 	}
-	out := &lockedBuffer{}
+	out := &LockedBuffer{}
 	cmd := exec.Command(bin, "-c", cfgPath)
 	cmd.Stdout = out
 	cmd.Stderr = out

@@ -25,7 +25,7 @@ type NATSNode struct {
 	monitor string
 	cmd     *exec.Cmd
 	exited  chan struct{}
-	out     *lockedBuffer
+	out     *LockedBuffer
 }
 
 // MQTTURL is the node's mqtt:// URL.
@@ -93,7 +93,7 @@ func NATS(t testing.TB, size int) []*NATSNode {
 		if err := os.WriteFile(conf, []byte(sb.String()), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		out := &lockedBuffer{}
+		out := &LockedBuffer{}
 		cmd := exec.Command(bin, "-c", conf)
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {

@@ -1,17 +1,20 @@
-// Command configdoc copies the doc comment of every config field of a
-// component package into that package's configdoc_gen.go, as the
-// FieldDocs method of each config struct the package passes to
-// runtime.Spec. The comment written on a field is thereby the one
-// description of its YAML key: `runtime types` prints it and
+// Command configdoc copies the doc comment of every config field into
+// configdoc_gen.go beside it, as the FieldDocs method of each config
+// struct: one a package passes to runtime.Spec, and every struct reached
+// from one through its fields. The comment written on a field is thereby
+// the one description of its YAML key: `runtime types` prints it and
 // `runtime types --markdown` puts it into the docs and READMEs.
 //
 //	go run ./runtime/configdoc [-check] DIR...
 //
 // Every package in or below each DIR is looked at; one without config
-// types gets no file (and loses a stale one). With -check nothing is
+// structs gets no file (and loses a stale one). A config struct declared
+// in another package of the module, such as one that several component
+// packages share, gets its FieldDocs in the package that declares it,
+// whether or not that package is below a DIR. With -check nothing is
 // written: the command lists the files that are not current and exits 1.
 // It needs nothing but the Go toolchain. `go generate ./cmd/runtime` runs
-// it over components/ and then rewrites the docs.
+// it over components/ and internal/ and then rewrites the docs.
 package main
 
 import (
@@ -21,7 +24,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+	"sort"
 
 	"github.com/metronome-rt/metronome/runtime/configdoc/gen"
 )
@@ -53,32 +56,20 @@ func main() {
 // run generates for every package below dirs and returns the files that
 // were (or, with check, would be) changed.
 func run(dirs []string, check bool) ([]string, error) {
-	var pkgs []string
-	for _, root := range dirs {
-		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != root {
-				return filepath.SkipDir
-			}
-			if d.IsDir() {
-				pkgs = append(pkgs, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
+	pkgs, err := gen.PackageDirs(dirs...)
+	if err != nil {
+		return nil, err
 	}
+	files, err := gen.Generate(pkgs)
+	errs := []error{err}
+	out := make([]string, 0, len(files))
+	for dir := range files {
+		out = append(out, dir)
+	}
+	sort.Strings(out)
 	var stale []string
-	var errs []error
-	for _, dir := range pkgs {
-		want, err := gen.Package(dir)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
+	for _, dir := range out {
+		want := files[dir]
 		file := filepath.Join(dir, gen.FileName)
 		have, err := os.ReadFile(file)
 		exists := err == nil

@@ -14,8 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/metronome-rt/metronome/signals"
@@ -60,6 +62,7 @@ type Field struct {
 	Key    string       // JSON: dotted path into the object ("a.b.0.c"); "" = the whole payload (one field) or Name
 	Column int          // CSV: zero-based column
 	Map    []MapEntry   // value map, tried before plain formatting/parsing
+	Number Number       // how a double is written; the zero Number is signals.AppendFloat
 	path   []string
 }
 
@@ -67,52 +70,158 @@ type Field struct {
 type Spec struct {
 	Format    Format
 	Fields    []Field
-	Template  string // JSON publish: text with {{Name}} / {{value}} / {{time}} placeholders
+	Template  string // JSON publish: text with {{Name}} / {{value}} / {{time}} / {{quality}} / {{now}} placeholders
 	Separator string // CSV separator, default ","
+	// TimeKey and QualityKey, for JSON, say where the payload carries the
+	// time its values were produced and their quality: dotted paths that
+	// Decode reads (so a value from another system keeps both), and keys
+	// that Encode writes into the object form. Empty: not carried.
+	TimeKey, QualityKey string
+}
+
+// Meta is what a payload says besides its values.
+type Meta struct {
+	// Quality of the values: on encoding the worst of them, written where
+	// the payload carries a quality; on decoding the quality the source
+	// sent (Good when the payload carries none).
+	Quality signals.Quality
+	// Time the values were produced, Unix ns: on encoding the newest of
+	// them; on decoding the time stamp the source sent, 0 when the payload
+	// carries none.
+	Time int64
+	// Now is the time of the publication, Unix ns, for {{now}}.
+	Now int64
 }
 
 // Codec encodes and decodes one topic's payload. A compiled Codec is
 // read-only and safe for concurrent use.
 type Codec struct {
-	format Format
-	fields []Field
-	tmpl   []segment
-	sep    byte
+	format       Format
+	fields       []Field
+	tmpl         []segment
+	sep          byte
+	timeKey      string
+	qualityKey   string
+	timePath     []string
+	qualityPath  []string
+	carryQuality bool
+	carryTime    bool
 }
 
-// segment is a template piece: literal text, a field value or the time.
+// Template placeholder kinds besides a field index.
+const (
+	segLiteral = -1 - iota
+	segTime
+	segQuality
+	segNow
+)
+
+// segment is a template piece: literal text, a field value, the time, the
+// quality or the publication time.
 type segment struct {
 	lit   string
-	field int // -1: literal, -2: time (Unix ms)
+	field int // a field index, or one of the seg constants
+}
+
+// SyntaxError is a mistake in a template or a number format, with the byte
+// offset of the character it concerns, so a configuration error can point
+// at it.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string { return e.Msg }
+
+// Number is how a double is written: a restricted printf verb (%f, %e or
+// %g) with an optional precision, compiled once so that writing allocates
+// nothing. The zero Number writes 15 significant digits in the shortest
+// form (signals.AppendFloat).
+type Number struct {
+	verb byte
+	prec int
+}
+
+// ParseNumber compiles a number format: "%.2f" (two decimals), "%.4g" (four
+// significant digits), "%.3e" (scientific), "%f", "%e", "%g". The error
+// says which character is wrong (its Offset).
+func ParseNumber(s string) (Number, error) {
+	bad := func(off int, msg string) (Number, error) { return Number{}, &SyntaxError{Offset: off, Msg: msg} }
+	if s == "" {
+		return Number{}, nil
+	}
+	if s[0] != '%' {
+		return bad(0, fmt.Sprintf("number format %q must start with %%, as in %%.2f", s))
+	}
+	i, prec := 1, -1
+	if i < len(s) && s[i] == '.' {
+		i++
+		j := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == j || i-j > 2 {
+			return bad(j, fmt.Sprintf("number format %q: want a precision of 0 to 99 digits after the dot", s))
+		}
+		prec, _ = strconv.Atoi(s[j:i])
+	}
+	if i >= len(s) || !strings.ContainsRune("feg", rune(s[i])) || i != len(s)-1 {
+		if i < len(s)-1 && strings.ContainsRune("feg", rune(s[i])) {
+			i++ // a verb, then something more
+		}
+		return bad(min(i, len(s)-1), fmt.Sprintf("number format %q: want %%f, %%e or %%g with an optional precision (%%.2f, %%.4g)", s))
+	}
+	if prec < 0 {
+		prec = 6 // printf's default
+	}
+	return Number{verb: s[i], prec: prec}, nil
+}
+
+// append writes f in the format.
+func (n Number) append(dst []byte, f float64) []byte {
+	if n.verb == 0 {
+		return signals.AppendFloat(dst, f)
+	}
+	return strconv.AppendFloat(dst, f, n.verb, n.prec, 64)
 }
 
 // MapFrom compiles a config value map (signal text -> payload text) for a
-// field of kind k. Keys that do not parse as k are an error, so a typo in
-// the map is reported at load time rather than never matching.
+// field of kind k. Keys that do not parse as k are an error (a *MapKeyError
+// naming the key), so a typo in the map is reported at load time rather
+// than never matching.
 func MapFrom(k signals.Kind, m map[string]string) ([]MapEntry, error) {
 	out := make([]MapEntry, 0, len(m))
-	for key, p := range m {
+	keys := make([]string, 0, len(m))
+	for key := range m {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
 		v, err := signals.ParseValue(k, key)
 		if err != nil {
-			return nil, fmt.Errorf("value map key %q: %v", key, err)
+			return nil, &MapKeyError{Key: key, Err: err}
 		}
-		out = append(out, MapEntry{Value: v, Payload: p})
+		out = append(out, MapEntry{Value: v, Payload: m[key]})
 	}
 	// Sorted for a stable encode choice when two keys map to one value.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].Payload < out[j-1].Payload; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Payload < out[j].Payload })
 	return out, nil
 }
+
+// MapKeyError is a value map key that does not parse as the signal's type.
+type MapKeyError struct {
+	Key string
+	Err error
+}
+
+func (e *MapKeyError) Error() string { return fmt.Sprintf("value map key %q: %v", e.Key, e.Err) }
 
 // New compiles a codec.
 func New(s Spec) (*Codec, error) {
 	if len(s.Fields) == 0 {
 		return nil, errors.New("payload: no values")
 	}
-	c := &Codec{format: s.Format, fields: append([]Field(nil), s.Fields...), sep: ','}
+	c := &Codec{format: s.Format, fields: append([]Field(nil), s.Fields...), sep: ',', timeKey: s.TimeKey, qualityKey: s.QualityKey}
 	if s.Separator != "" {
 		if len(s.Separator) != 1 {
 			return nil, fmt.Errorf("csv separator %q must be one character", s.Separator)
@@ -125,13 +234,25 @@ func New(s Spec) (*Codec, error) {
 			return nil, fmt.Errorf("value %s: no type", f.Name)
 		}
 		if f.Key != "" {
-			f.path = strings.Split(f.Key, ".")
-			for _, p := range f.path {
-				if p == "" {
-					return nil, fmt.Errorf("value %s: empty element in JSON path %q", f.Name, f.Key)
-				}
+			p, err := splitPath(f.Key)
+			if err != nil {
+				return nil, fmt.Errorf("value %s: %v", f.Name, err)
 			}
+			f.path = p
 		}
+	}
+	if s.TimeKey != "" || s.QualityKey != "" {
+		if s.Format != JSON {
+			return nil, fmt.Errorf("time and quality keys need format json, not %s", s.Format)
+		}
+		var err error
+		if c.timePath, err = splitPath(s.TimeKey); err != nil {
+			return nil, fmt.Errorf("time key: %v", err)
+		}
+		if c.qualityPath, err = splitPath(s.QualityKey); err != nil {
+			return nil, fmt.Errorf("quality key: %v", err)
+		}
+		c.carryTime, c.carryQuality = s.TimeKey != "", s.QualityKey != ""
 	}
 	if s.Template != "" {
 		if s.Format != JSON {
@@ -142,6 +263,10 @@ func New(s Spec) (*Codec, error) {
 			return nil, err
 		}
 		c.tmpl = t
+		for _, seg := range t {
+			c.carryTime = c.carryTime || seg.field == segTime
+			c.carryQuality = c.carryQuality || seg.field == segQuality
+		}
 	}
 	if s.Format == Text && len(c.fields) > 1 {
 		return nil, errors.New("text payloads carry one value; use json or csv for several")
@@ -149,40 +274,86 @@ func New(s Spec) (*Codec, error) {
 	return c, nil
 }
 
+// splitPath splits a dotted JSON path; "" is no path.
+func splitPath(key string) ([]string, error) {
+	if key == "" {
+		return nil, nil
+	}
+	p := strings.Split(key, ".")
+	for _, e := range p {
+		if e == "" {
+			return nil, fmt.Errorf("empty element in JSON path %q", key)
+		}
+	}
+	return p, nil
+}
+
+// CarriesQuality reports whether the payload says its values' quality (a
+// {{quality}} placeholder or a quality key), so a value that is not usable
+// can be sent as null with its quality rather than as a number.
+func (c *Codec) CarriesQuality() bool { return c.carryQuality }
+
+// CarriesTime reports whether the payload says when its values were
+// produced.
+func (c *Codec) CarriesTime() bool { return c.carryTime }
+
 func (c *Codec) compileTemplate(t string) ([]segment, error) {
 	var out []segment
+	off := 0 // offset of t's start in the whole template
 	for t != "" {
 		i := strings.Index(t, "{{")
 		if i < 0 {
-			out = append(out, segment{lit: t, field: -1})
+			out = append(out, segment{lit: t, field: segLiteral})
 			break
 		}
 		if i > 0 {
-			out = append(out, segment{lit: t[:i], field: -1})
+			out = append(out, segment{lit: t[:i], field: segLiteral})
 		}
 		j := strings.Index(t[i:], "}}")
 		if j < 0 {
-			return nil, fmt.Errorf("template: unclosed {{ in %q", t)
+			return nil, &SyntaxError{Offset: off + i, Msg: "template: {{ is not closed by }}"}
 		}
 		name := strings.TrimSpace(t[i+2 : i+j])
+		at := off + i
+		off += i + j + 2
 		t = t[i+j+2:]
-		switch {
-		case name == "time":
-			out = append(out, segment{field: -2})
-		case name == "value" && len(c.fields) == 1:
-			out = append(out, segment{field: 0})
-		default:
-			k := -1
-			for n, f := range c.fields {
-				if f.Name == name {
-					k = n
-				}
-			}
-			if k < 0 {
-				return nil, fmt.Errorf("template: unknown placeholder {{%s}} (want {{value}}, {{time}} or a value name)", name)
-			}
-			out = append(out, segment{field: k})
+		switch name {
+		case "time":
+			out = append(out, segment{field: segTime})
+			continue
+		case "quality":
+			out = append(out, segment{field: segQuality})
+			continue
+		case "now":
+			out = append(out, segment{field: segNow})
+			continue
 		}
+		if name == "value" && len(c.fields) == 1 {
+			out = append(out, segment{field: 0})
+			continue
+		}
+		k := -1
+		for n, f := range c.fields {
+			if f.Name == name {
+				k = n
+			}
+		}
+		if k >= 0 {
+			out = append(out, segment{field: k})
+			continue
+		}
+		names := make([]string, len(c.fields))
+		for n, f := range c.fields {
+			names[n] = "{{" + f.Name + "}}"
+		}
+		if name == "value" {
+			return nil, &SyntaxError{Offset: at, Msg: fmt.Sprintf("template: {{value}} stands for the value of a single-value topic; this topic carries %d values, so name each one: %s", len(c.fields), strings.Join(names, ", "))}
+		}
+		want := "{{value}}"
+		if len(c.fields) > 1 {
+			want = "a value's name (" + strings.Join(names, ", ") + ")"
+		}
+		return nil, &SyntaxError{Offset: at, Msg: fmt.Sprintf("template: unknown placeholder {{%s}}: want %s, {{time}}, {{quality}} or {{now}}", name, want)}
 	}
 	return out, nil
 }
@@ -193,10 +364,12 @@ func (c *Codec) Fields() []Field { return c.fields }
 // Format returns the codec's format.
 func (c *Codec) Format() Format { return c.format }
 
-// Encode appends the payload for vals (one per field, in field order) to dst.
-// now is the Unix time in ns, for the {{time}} placeholder. It allocates
-// nothing when dst has room.
-func (c *Codec) Encode(dst []byte, vals []signals.Value, now int64) []byte {
+// Encode appends the payload for vals (one per field, in field order) to
+// dst, with m's quality and times where the payload carries them. A value
+// of kind Invalid (one that is not usable, sent with its quality) is
+// written as JSON null, or as nothing in text and CSV. It allocates nothing
+// when dst has room.
+func (c *Codec) Encode(dst []byte, vals []signals.Value, m Meta) []byte {
 	switch c.format {
 	case CSV:
 		// Columns are written where Decode reads them; unused ones stay empty.
@@ -220,35 +393,61 @@ func (c *Codec) Encode(dst []byte, vals []signals.Value, now int64) []byte {
 		if c.tmpl != nil {
 			for _, s := range c.tmpl {
 				switch s.field {
-				case -1:
+				case segLiteral:
 					dst = append(dst, s.lit...)
-				case -2:
-					dst = strconv.AppendInt(dst, now/1e6, 10)
+				case segTime:
+					dst = strconv.AppendInt(dst, m.Time/1e6, 10)
+				case segNow:
+					dst = strconv.AppendInt(dst, m.Now/1e6, 10)
+				case segQuality:
+					dst = appendJSONString(dst, m.Quality.String())
 				default:
 					dst = c.appendJSON(dst, s.field, vals[s.field])
 				}
 			}
 			return dst
 		}
-		if len(c.fields) == 1 && c.fields[0].Key == "" {
+		if len(c.fields) == 1 && c.fields[0].Key == "" && c.timeKey == "" && c.qualityKey == "" {
 			return c.appendJSON(dst, 0, vals[0])
 		}
 		dst = append(dst, '{')
-		for i, f := range c.fields {
+		for i := range c.fields {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			k := f.Key
-			if k == "" {
-				k = f.Name
-			}
-			dst = appendJSONString(dst, k)
+			dst = appendJSONString(dst, c.key(i))
 			dst = append(dst, ':')
 			dst = c.appendJSON(dst, i, vals[i])
+		}
+		if c.timeKey != "" {
+			dst = append(dst, ',')
+			dst = appendJSONString(dst, c.timeKey)
+			dst = append(dst, ':')
+			dst = strconv.AppendInt(dst, m.Time/1e6, 10)
+		}
+		if c.qualityKey != "" {
+			dst = append(dst, ',')
+			dst = appendJSONString(dst, c.qualityKey)
+			dst = append(dst, ':')
+			dst = appendJSONString(dst, m.Quality.String())
 		}
 		return append(dst, '}')
 	}
 	return c.appendText(dst, 0, vals[0])
+}
+
+// key is field i's key in the JSON object form: its Key, its Name in a
+// multi-value topic, "value" for a single value that shares the object
+// with a time or a quality.
+func (c *Codec) key(i int) string {
+	f := &c.fields[i]
+	switch {
+	case f.Key != "":
+		return f.Key
+	case len(c.fields) == 1:
+		return "value"
+	}
+	return f.Name
 }
 
 func (c *Codec) mapped(i int, v signals.Value) (string, bool) {
@@ -264,6 +463,10 @@ func (c *Codec) mapped(i int, v signals.Value) (string, bool) {
 func (c *Codec) appendText(dst []byte, i int, v signals.Value) []byte {
 	if p, ok := c.mapped(i, v); ok {
 		return append(dst, p...)
+	}
+	if v.Kind() == signals.Float {
+		f, _ := v.Float()
+		return c.fields[i].Number.append(dst, f)
 	}
 	return AppendValue(dst, v)
 }
@@ -282,7 +485,7 @@ func AppendValue(dst []byte, v signals.Value) []byte {
 		return strconv.AppendUint(dst, u, 10)
 	case signals.Float:
 		f, _ := v.Float()
-		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+		return signals.AppendFloat(dst, f)
 	case signals.String:
 		return append(dst, v.Text()...)
 	}
@@ -299,7 +502,7 @@ func (c *Codec) appendJSON(dst []byte, i int, v signals.Value) []byte {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return append(dst, "null"...) // JSON has no NaN or infinity
 		}
-		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+		return c.fields[i].Number.append(dst, f)
 	case signals.String:
 		return appendJSONString(dst, v.Text())
 	case signals.Invalid:
@@ -353,26 +556,70 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return fmt.Sprintf("value %s: %v", e.Field, e.Err) }
 
-// Decode fills out (one slot per field) from payload. A field that does not
-// decode is left as the zero Value (kind Invalid) and the first such failure
-// is returned; the other fields are still decoded, so one bad column of a
-// multi-value payload spoils only its own signal.
-func (c *Codec) Decode(payload []byte, out []signals.Value) error {
+// maxQuoted is how much of a payload an error message quotes: enough to
+// recognise it, never enough for a hostile payload to flood a log.
+const maxQuoted = 40
+
+// Quote returns s quoted for a message, cut to its first few characters
+// with its length when it is longer.
+func Quote(s string) string {
+	head, tail := cut(s)
+	return strconv.Quote(head) + tail
+}
+
+// Short returns s, or its first few characters and its length when it is
+// longer, for a log field that must stay short whatever a peer sent.
+func Short(s string) string {
+	head, tail := cut(s)
+	return head + tail
+}
+
+func cut(s string) (head, tail string) {
+	if len(s) <= maxQuoted {
+		return s, ""
+	}
+	n := maxQuoted
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n], fmt.Sprintf("... (%d bytes)", len(s))
+}
+
+// Decode fills out (one slot per field) from payload and returns the time
+// stamp and quality the payload carries (Meta.Time 0 and Good when it
+// carries none). A field that does not decode is left as the zero Value
+// (kind Invalid), its bad[i] is set, and the first such failure is
+// returned; the other fields are still decoded, so one bad column of a
+// multi-value payload spoils only its own signal. A JSON null where the
+// payload says its quality is not usable is no failure: out[i] stays
+// Invalid and bad[i] false, and the caller keeps the previous value with
+// the quality sent. bad may be nil.
+func (c *Codec) Decode(payload []byte, out []signals.Value, bad []bool) (Meta, error) {
 	for i := range out {
 		out[i] = signals.Value{}
+		if bad != nil {
+			bad[i] = false
+		}
 	}
+	mark := func(i int) {
+		if bad != nil {
+			bad[i] = true
+		}
+	}
+	m := Meta{Quality: signals.Good}
 	switch c.format {
 	case JSON:
-		return c.decodeJSON(payload, out)
+		return c.decodeJSON(payload, out, mark)
 	case CSV:
-		return c.decodeCSV(payload, out)
+		return m, c.decodeCSV(payload, out, mark)
 	}
 	v, err := c.parseText(0, string(payload))
 	if err != nil {
-		return &FieldError{c.fields[0].Name, err}
+		mark(0)
+		return m, &FieldError{c.fields[0].Name, err}
 	}
 	out[0] = v
-	return nil
+	return m, nil
 }
 
 // parseText turns text into field i's kind, through the value map first.
@@ -395,10 +642,15 @@ func (c *Codec) parseText(i int, s string) (signals.Value, error) {
 		}
 		return signals.StringValue(s), nil
 	}
-	return signals.ParseValue(f.Kind, t)
+	v, err := signals.ParseValue(f.Kind, t)
+	if err != nil {
+		// ParseValue quotes the whole text; a payload may be megabytes.
+		return signals.Value{}, fmt.Errorf("cannot parse %s as %s", Quote(t), f.Kind)
+	}
+	return v, nil
 }
 
-func (c *Codec) decodeCSV(payload []byte, out []signals.Value) error {
+func (c *Codec) decodeCSV(payload []byte, out []signals.Value, mark func(int)) error {
 	line := string(bytes.TrimRight(payload, "\r\n"))
 	var first error
 	for i, f := range c.fields {
@@ -411,6 +663,7 @@ func (c *Codec) decodeCSV(payload []byte, out []signals.Value) error {
 			v, err = c.parseText(i, col)
 		}
 		if err != nil {
+			mark(i)
 			if first == nil {
 				first = &FieldError{f.Name, err}
 			}
@@ -438,19 +691,38 @@ func column(line string, sep byte, n int) (string, bool) {
 // maxJSONDepth bounds nesting so a hostile payload cannot exhaust the stack.
 const maxJSONDepth = 64
 
-func (c *Codec) decodeJSON(payload []byte, out []signals.Value) error {
+func (c *Codec) decodeJSON(payload []byte, out []signals.Value, mark func(int)) (Meta, error) {
+	m := Meta{Quality: signals.Good}
+	all := func(err error) (Meta, error) {
+		for i := range c.fields {
+			mark(i)
+		}
+		return m, &FieldError{c.fields[0].Name, err}
+	}
 	if depth(payload) > maxJSONDepth {
-		return &FieldError{c.fields[0].Name, fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)}
+		return all(fmt.Errorf("JSON nested deeper than %d", maxJSONDepth))
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
-		return &FieldError{c.fields[0].Name, fmt.Errorf("not JSON: %v", err)}
+		return all(fmt.Errorf("not JSON: %v", err))
 	}
 	if dec.More() {
-		return &FieldError{c.fields[0].Name, errors.New("not JSON: data after the value")}
+		return all(errors.New("not JSON: data after the value"))
 	}
+	var err error
+	if c.timePath != nil {
+		if m.Time, err = at(doc, c.timePath, parseTime); err != nil {
+			return all(fmt.Errorf("time %s: %v", c.timeKey, err))
+		}
+	}
+	if c.qualityPath != nil {
+		if m.Quality, err = at(doc, c.qualityPath, parseQuality); err != nil {
+			return all(fmt.Errorf("quality %s: %v", c.qualityKey, err))
+		}
+	}
+	object := len(c.fields) > 1 || c.timePath != nil || c.qualityPath != nil
 	var first error
 	for i, f := range c.fields {
 		node := doc
@@ -458,14 +730,18 @@ func (c *Codec) decodeJSON(payload []byte, out []signals.Value) error {
 		switch {
 		case f.path != nil:
 			node, err = walk(doc, f.path)
-		case len(c.fields) > 1:
-			node, err = walk(doc, []string{f.Name})
+		case object:
+			node, err = walk(doc, []string{c.key(i)})
+		}
+		if err == nil && node == nil && c.qualityPath != nil && !m.Quality.Usable() {
+			continue // no value, and the source says why: its quality
 		}
 		var v signals.Value
 		if err == nil {
 			v, err = c.fromJSON(i, node)
 		}
 		if err != nil {
+			mark(i)
 			if first == nil {
 				first = &FieldError{f.Name, err}
 			}
@@ -473,7 +749,72 @@ func (c *Codec) decodeJSON(payload []byte, out []signals.Value) error {
 		}
 		out[i] = v
 	}
-	return first
+	return m, first
+}
+
+// at parses the node at path in doc.
+func at[T any](doc any, path []string, parse func(any) (T, error)) (T, error) {
+	node, err := walk(doc, path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return parse(node)
+}
+
+// parseTime reads a source's time stamp: a number of seconds, milliseconds,
+// microseconds or nanoseconds since 1970 (told apart by size: below 1e11 is
+// seconds, below 1e14 milliseconds, below 1e17 microseconds), or RFC 3339
+// text ("2024-05-01T12:00:00Z", fractions and offsets allowed; without an
+// offset, local time as Tasmota sends it).
+func parseTime(node any) (int64, error) {
+	switch n := node.(type) {
+	case json.Number:
+		f, err := n.Float64()
+		if err != nil || f <= 0 || f >= 9.2e18 {
+			return 0, fmt.Errorf("%s is not a time stamp", Quote(string(n)))
+		}
+		unit := int64(1) // nanoseconds
+		switch {
+		case f < 1e11:
+			unit = 1e9
+		case f < 1e14:
+			unit = 1e6
+		case f < 1e17:
+			unit = 1e3
+		}
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			return i * unit, nil // whole numbers exactly: a double would round nanoseconds
+		}
+		return int64(f * float64(unit)), nil
+	case string:
+		if t, err := time.Parse(time.RFC3339Nano, n); err == nil {
+			return t.UnixNano(), nil
+		}
+		if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", n, time.Local); err == nil {
+			return t.UnixNano(), nil
+		}
+		return 0, fmt.Errorf("%s is not an RFC 3339 time", Quote(n))
+	}
+	return 0, errors.New("want a number or an RFC 3339 text")
+}
+
+// parseQuality reads a source's quality: a quality's name ("good", "stale",
+// "comm lost", ...), or true (good) / false (bad input).
+func parseQuality(node any) (signals.Quality, error) {
+	switch n := node.(type) {
+	case string:
+		if q, ok := signals.ParseQuality(n); ok {
+			return q, nil
+		}
+		return signals.BadInput, fmt.Errorf("unknown quality %s (want good, last known, initial, stale, comm lost, bad input, or true/false)", Quote(n))
+	case bool:
+		if n {
+			return signals.Good, nil
+		}
+		return signals.BadInput, nil
+	}
+	return signals.BadInput, errors.New("want a quality's name or true/false")
 }
 
 // depth returns the deepest bracket nesting in b, ignoring brackets inside

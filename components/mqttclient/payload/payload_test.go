@@ -34,9 +34,9 @@ func TestRoundTripEveryFormatAndKind(t *testing.T) {
 	for _, v := range vals {
 		for _, f := range []Format{Text, JSON} {
 			c := mustCodec(t, Spec{Format: f, Fields: []Field{{Name: "X", Kind: v.Kind()}}})
-			p := c.Encode(nil, []signals.Value{v}, 0)
+			p := c.Encode(nil, []signals.Value{v}, Meta{})
 			out := make([]signals.Value, 1)
-			if err := c.Decode(p, out); err != nil {
+			if _, err := c.Decode(p, out, nil); err != nil {
 				t.Fatalf("%s %s: decode %q: %v", f, v.Kind(), p, err)
 			}
 			if !out[0].Equal(v) {
@@ -66,7 +66,7 @@ func TestEncodeForms(t *testing.T) {
 	}
 	for _, c := range cases {
 		cd := mustCodec(t, c.spec)
-		if got := string(cd.Encode(nil, c.vals, now)); got != c.want {
+		if got := string(cd.Encode(nil, c.vals, Meta{Now: now, Time: now})); got != c.want {
 			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
 		}
 	}
@@ -79,7 +79,7 @@ func TestDecodeForms(t *testing.T) {
 		{Name: "First", Kind: signals.Int, Key: "list.0"},
 	}})
 	out := make([]signals.Value, 3)
-	if err := multi.Decode([]byte(`{"sensor":{"temp":21.25},"POWER":"on","list":[7,8]}`), out); err != nil {
+	if _, err := multi.Decode([]byte(`{"sensor":{"temp":21.25},"POWER":"on","list":[7,8]}`), out, nil); err != nil {
 		t.Fatal(err)
 	}
 	if f, _ := out[0].Float(); f != 21.25 {
@@ -92,20 +92,20 @@ func TestDecodeForms(t *testing.T) {
 		t.Errorf("first = %v", out[2])
 	}
 	// One bad field spoils only itself.
-	err := multi.Decode([]byte(`{"sensor":{"temp":"hot"},"POWER":"OFF","list":[1]}`), out)
+	_, err := multi.Decode([]byte(`{"sensor":{"temp":"hot"},"POWER":"OFF","list":[1]}`), out, nil)
 	if err == nil || out[0].Kind() != signals.Invalid || out[1].Kind() != signals.Bool || out[2].Kind() != signals.Int {
 		t.Errorf("partial decode: err %v, out %v", err, out)
 	}
 
 	csv := mustCodec(t, Spec{Format: CSV, Fields: []Field{{Name: "B", Kind: signals.Float, Column: 2}, {Name: "A", Kind: signals.String, Column: 0}}})
 	out = out[:2]
-	if err := csv.Decode([]byte("x, 9 ,3.5\n"), out); err != nil {
+	if _, err := csv.Decode([]byte("x, 9 ,3.5\n"), out, nil); err != nil {
 		t.Fatal(err)
 	}
 	if f, _ := out[0].Float(); f != 3.5 || out[1].Text() != "x" {
 		t.Errorf("csv = %v", out)
 	}
-	if err := csv.Decode([]byte("only"), out); err == nil {
+	if _, err := csv.Decode([]byte("only"), out, nil); err == nil {
 		t.Error("missing column decoded")
 	}
 
@@ -123,7 +123,7 @@ func TestDecodeForms(t *testing.T) {
 	for _, b := range bad {
 		c := mustCodec(t, b.spec)
 		o := make([]signals.Value, 1)
-		if err := c.Decode([]byte(b.payload), o); err == nil {
+		if _, err := c.Decode([]byte(b.payload), o, nil); err == nil {
 			t.Errorf("%s %q decoded to %v", b.spec.Format, b.payload, o[0])
 		}
 	}
@@ -153,7 +153,7 @@ func TestEncodeAllocatesNothing(t *testing.T) {
 	c := mustCodec(t, Spec{Format: JSON, Fields: []Field{{Name: "T", Kind: signals.Float}, {Name: "S", Kind: signals.String}, {Name: "On", Kind: signals.Bool, Map: onOff(t)}}})
 	vals := []signals.Value{signals.FloatValue(1.25), signals.StringValue("abc"), signals.BoolValue(true)}
 	buf := make([]byte, 0, 256)
-	if n := testing.AllocsPerRun(1000, func() { buf = c.Encode(buf[:0], vals, 0) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { buf = c.Encode(buf[:0], vals, Meta{}) }); n != 0 {
 		t.Errorf("Encode allocates %v per run", n)
 	}
 }
@@ -171,30 +171,33 @@ func fuzzCodecs(t testing.TB) []*Codec {
 		mustCodec(t, Spec{Fields: []Field{{Name: "R", Kind: signals.Bool, Map: onOff(t)}}}),
 		mustCodec(t, Spec{Format: JSON, Fields: []Field{{Name: "A", Kind: signals.Float}, {Name: "B", Kind: signals.Bool, Map: onOff(t)}, {Name: "C", Kind: signals.String, Key: "c.0"}}}),
 		mustCodec(t, Spec{Format: CSV, Fields: []Field{{Name: "A", Kind: signals.Int}, {Name: "B", Kind: signals.Float, Column: 3}, {Name: "C", Kind: signals.Bool, Column: 1, Map: onOff(t)}}}),
+		mustCodec(t, Spec{Format: JSON, QualityKey: "q", Fields: []Field{{Name: "A", Kind: signals.Float}, {Name: "B", Kind: signals.String}}}),
+		mustCodec(t, Spec{Format: JSON, QualityKey: "q", Fields: []Field{{Name: "A", Kind: signals.Int}}}),
+		mustCodec(t, Spec{Format: JSON, TimeKey: "t.0", QualityKey: "s.q", Fields: []Field{{Name: "A", Kind: signals.Float, Key: "v"}}}),
 	)
 	return cs
 }
 
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{"", "1", "-1", "1.5e300", "NaN", "true", "ON", "off", `"x"`, `{"a":{"b":[0,"7"]}}`,
-		`{"A":1,"B":"ON","c":["s"]}`, "1,ON,x,2.5", `[[[[`, "\xff\xfe", `{"a":{"b":[null,{}]}}`, "0x10", "1_000", "  9  \n"} {
+		`{"A":1,"B":"ON","c":["s"]}`, "1,ON,x,2.5", `{"A":null,"q":"stale"}`, `{"v":1,"t":[1700000000],"s":{"q":"good"}}`, `[[[[`, "\xff\xfe", `{"a":{"b":[null,{}]}}`, "0x10", "1_000", "  9  \n"} {
 		f.Add([]byte(s))
 	}
 	cs := fuzzCodecs(f)
 	f.Fuzz(func(t *testing.T, p []byte) {
 		for _, c := range cs {
 			out := make([]signals.Value, len(c.Fields()))
-			err := c.Decode(p, out)
+			m, err := c.Decode(p, out, nil)
 			for i, v := range out {
 				if v.Kind() != signals.Invalid && v.Kind() != c.Fields()[i].Kind {
 					t.Fatalf("%s field %d decoded to kind %s, want %s", c.Format(), i, v.Kind(), c.Fields()[i].Kind)
 				}
 			}
-			if err == nil && !dotted(c) {
+			if err == nil && !dotted(c) && c.timeKey == "" {
 				// Whatever decodes re-encodes to something that decodes to the same values.
-				q := c.Encode(nil, out, 0)
+				q := c.Encode(nil, out, m)
 				again := make([]signals.Value, len(out))
-				if err := c.Decode(q, again); err != nil {
+				if _, err := c.Decode(q, again, nil); err != nil {
 					t.Fatalf("%s: %q decoded, re-encoded %q does not: %v", c.Format(), p, q, err)
 				}
 				for i := range out {
@@ -225,7 +228,8 @@ func sameValue(a, b signals.Value) bool {
 	if a.Kind() == signals.Float && b.Kind() == signals.Float {
 		x, _ := a.Float()
 		y, _ := b.Float()
-		return x == y || (math.IsNaN(x) && math.IsNaN(y))
+		// Text keeps 15 significant digits (signals.FloatDigits).
+		return x == y || (math.IsNaN(x) && math.IsNaN(y)) || math.Abs(x-y) <= 5e-15*math.Max(math.Abs(x), math.Abs(y))
 	}
 	if a.Kind() == signals.String {
 		return b.Kind() == signals.String
@@ -238,7 +242,7 @@ func FuzzEncodeJSONValid(f *testing.F) {
 	f.Add("\x00\"\\\xff", math.Inf(1))
 	c := mustCodec(f, Spec{Format: JSON, Fields: []Field{{Name: "S", Kind: signals.String}, {Name: "F", Kind: signals.Float}}})
 	f.Fuzz(func(t *testing.T, s string, x float64) {
-		p := c.Encode(nil, []signals.Value{signals.StringValue(s), signals.FloatValue(x)}, 0)
+		p := c.Encode(nil, []signals.Value{signals.StringValue(s), signals.FloatValue(x)}, Meta{})
 		if !json.Valid(p) {
 			t.Fatalf("invalid JSON %q", p)
 		}

@@ -21,6 +21,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+
+	"github.com/metronome-rt/metronome/internal/lockfile"
 )
 
 // Message is one outgoing publication.
@@ -92,7 +94,7 @@ func Open(o Options) (*Store, error) {
 	}
 	// One writer per log: a second runtime with the same client ID and
 	// directory would interleave records and corrupt both queues.
-	if err := lockFile(f); err != nil {
+	if err := lockfile.Lock(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("queue: %s is in use by another process (same client_id and queue dir?): %w", s.path, err)
 	}
@@ -345,7 +347,7 @@ func (s *Store) compact() error {
 		return fmt.Errorf("queue: %w", err)
 	}
 	// The new file takes the old one's place, and its lock with it.
-	if err := lockFile(f); err != nil {
+	if err := lockfile.Lock(f); err != nil {
 		f.Close()
 		return fmt.Errorf("queue: locking %s: %w", tmp, err)
 	}
