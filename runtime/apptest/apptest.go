@@ -743,11 +743,6 @@ func (r *run) compilePublished(n *yaml.Node) func() {
 		r.fail(n, "want a mapping of topics to the messages published on them since the last check, such as {plant/heater: [\"ON\"]}, got %s", describe(n))
 		return nil
 	}
-	type topicCheck struct {
-		at    *yaml.Node
-		topic string
-		want  []msgSpec
-	}
 	var checks []topicCheck
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -755,11 +750,18 @@ func (r *run) compilePublished(n *yaml.Node) func() {
 			r.fail(k, "published: want a topic name (no wildcards), got %q", k.Value)
 			continue
 		}
-		if v.Kind != yaml.SequenceNode {
-			r.fail(v, "published: %s: want a list of messages (payloads, or {payload, contains, qos, retain}); [] for none, got %s", k.Value, describe(v))
+		tc := topicCheck{at: k, topic: k.Value}
+		if v.Kind == yaml.MappingNode {
+			if c, ok := r.countCheck(k.Value, v); ok {
+				tc.count, tc.lo, tc.hi, tc.last = true, c.lo, c.hi, c.last
+				checks = append(checks, tc)
+			}
 			continue
 		}
-		tc := topicCheck{at: k, topic: k.Value}
+		if v.Kind != yaml.SequenceNode {
+			r.fail(v, "published: %s: want a list of messages (payloads, or {payload, contains, qos, retain}), [] for none, or {count, min, max, last}, got %s", k.Value, describe(v))
+			continue
+		}
 		ok := true
 		for _, it := range v.Content {
 			s, good := r.msg(it, "published: "+k.Value, "payload", "contains", "qos", "retain")
@@ -777,6 +779,12 @@ func (r *run) compilePublished(n *yaml.Node) func() {
 	return func() {
 		for _, c := range checks {
 			got := r.broker.take(c.topic)
+			if c.count {
+				if msg := c.countMsg(got); msg != "" {
+					r.fail(c.at, "published on %s since the last check: %s (at %s)", c.topic, msg, r.now())
+				}
+				continue
+			}
 			if matches(got, c.want) {
 				continue
 			}
@@ -790,6 +798,94 @@ func (r *run) compilePublished(n *yaml.Node) func() {
 			r.fail(c.at, "published on %s since the last check: want [%s], got [%s] (at %s)", c.topic, strings.Join(ws, ", "), strings.Join(gs, ", "), r.now())
 		}
 	}
+}
+
+// topicCheck is what `published:` says of one topic.
+type topicCheck struct {
+	at    *yaml.Node
+	topic string
+	want  []msgSpec // exactly these, in order
+	// or how many, and what the last one is
+	count  bool
+	lo, hi int
+	last   *msgSpec
+}
+
+// countMsg says what is wrong with the messages got, for a count check.
+func (c topicCheck) countMsg(got []runtime.Message) string {
+	var wrong []string
+	switch {
+	case c.lo == c.hi && len(got) != c.lo:
+		wrong = append(wrong, fmt.Sprintf("want %s, got %d", apCount(c.lo), len(got)))
+	case len(got) < c.lo:
+		wrong = append(wrong, fmt.Sprintf("want at least %s, got %d", apCount(c.lo), len(got)))
+	case len(got) > c.hi:
+		wrong = append(wrong, fmt.Sprintf("want at most %s, got %d", apCount(c.hi), len(got)))
+	}
+	if c.last != nil {
+		switch {
+		case len(got) == 0:
+			wrong = append(wrong, fmt.Sprintf("want the last %s, got none", c.last))
+		case !matches(got[len(got)-1:], []msgSpec{*c.last}):
+			wrong = append(wrong, fmt.Sprintf("want the last %s, got %s", c.last, fmtMessage(got[len(got)-1])))
+		}
+	}
+	return strings.Join(wrong, ", ")
+}
+
+func apCount(n int) string { return Count(n, "message") }
+
+// countSpec is a check of how many messages were published, and of the
+// last one.
+type countSpec struct {
+	lo, hi int
+	last   *msgSpec
+}
+
+// countCheck reads {count: N} or {min: N, max: N}, with an optional last:
+// message.
+func (r *run) countCheck(topic string, v *yaml.Node) (countSpec, bool) {
+	p := &problems{file: r.f.name}
+	k := p.keys(v, "published: "+topic, "count", "min", "max", "last")
+	r.report(p)
+	c := countSpec{lo: 0, hi: math.MaxInt}
+	ok := len(p.list) == 0
+	number := func(key string) (int, bool) {
+		n := k[key]
+		if n == nil {
+			return 0, false
+		}
+		i, err := strconv.Atoi(n.Value)
+		if !scalar(n) || err != nil || i < 0 {
+			r.fail(n, "published: %s: %s: want a number of messages, got %s", topic, key, describe(n))
+			ok = false
+			return 0, false
+		}
+		return i, true
+	}
+	if n, has := number("count"); has {
+		c.lo, c.hi = n, n
+		if k["min"] != nil || k["max"] != nil {
+			r.fail(k["count"], "published: %s: count, or min and max, not both", topic)
+			ok = false
+		}
+	}
+	if n, has := number("min"); has {
+		c.lo = n
+	}
+	if n, has := number("max"); has {
+		c.hi = n
+	}
+	if k["count"] == nil && k["min"] == nil && k["max"] == nil && ok {
+		r.fail(v, "published: %s: say how many: count, min or max", topic)
+		ok = false
+	}
+	if n := k["last"]; n != nil {
+		s, good := r.msg(n, "published: "+topic+": last", "payload", "contains", "qos", "retain")
+		ok = ok && good
+		c.last = &s
+	}
+	return c, ok
 }
 
 func matches(got []runtime.Message, want []msgSpec) bool {
