@@ -98,7 +98,7 @@ const runSynopsis = "run [--log-format console|json] [--log-level LEVEL] [--stop
 // runOptions are run's flags.
 type runOptions struct {
 	format, level, memLimit, lockDir, http *string
-	stopTimeout                      *time.Duration
+	stopTimeout                            *time.Duration
 }
 
 func runFlags(stderr io.Writer) (*flag.FlagSet, runOptions) {
