@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -71,6 +72,33 @@ func TestModelInstancesWithOverrides(t *testing.T) {
 	app.Advance(100 * time.Millisecond)
 	if s, _ := app.Signal("Home.Kitchen.Heat"); !s.Value().Equal(signals.FloatValue(40)) {
 		t.Errorf("after K = 1, Heat = %v, want 40", s.Value())
+	}
+}
+
+// TestExposedMembersAreWrittenAndForcedByTheirComponent: a parameter set
+// and a signal forced through an instance's exposed names are the inner
+// members, applied by the component that owns them.
+func TestExposedMembersAreWrittenAndForcedByTheirComponent(t *testing.T) {
+	app := mustLoad(t, "testdata/valid/zones.yaml", nil)
+	app.Advance(300 * time.Millisecond)
+	var err error
+	drive(app, func() { _, err = app.SetParam(context.Background(), "Home.Bath.K", signals.FloatValue(0.5), "test") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Advance(200 * time.Millisecond)
+	if s, _ := app.Signal("Home.Bath.Heat"); !s.Value().Equal(signals.FloatValue(2)) {
+		t.Errorf("after Bath.K = 0.5, Bath.Heat = %v, want 2", s.Value())
+	}
+	drive(app, func() { err = app.Force(context.Background(), "Home.Bath.Heat", signals.FloatValue(9), "test") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Advance(200 * time.Millisecond)
+	for path, want := range map[string]float64{"Home.Bath.Heat": 9, "Home.Bath.Limit.Out": 9, "Home.Total.Out": 89} {
+		if s, _ := app.Signal(path); !s.Value().Equal(signals.FloatValue(want)) {
+			t.Errorf("with Bath.Heat forced to 9, %s = %v, want %v", path, s.Value(), want)
+		}
 	}
 }
 
