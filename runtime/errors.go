@@ -118,6 +118,10 @@ func suggest(unknown string, known []string) string {
 	return suggestion(closest(unknown, known))
 }
 
+// Suggest is suggest for tools built on the runtime (the YAML test runner),
+// so that they correct a typo the way the loader does.
+func Suggest(unknown string, known []string) string { return suggest(unknown, known) }
+
 // closest returns the known name within two edits of unknown, or "".
 func closest(unknown string, known []string) string {
 	best, bestD := "", 3

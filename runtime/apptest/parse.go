@@ -91,38 +91,12 @@ func contains(list []string, s string) bool {
 
 // hint names the known key closest to a misspelt one, or all of them.
 func hint(s string, known []string) string {
-	best, bestD := "", 3
-	for _, k := range known {
-		if d := distance(strings.ToLower(s), strings.ToLower(k)); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	if best != "" {
-		return fmt.Sprintf(" (did you mean %q?)", best)
+	if h := runtime.Suggest(s, known); h != "" {
+		return h
 	}
 	sorted := append([]string(nil), known...)
 	sort.Strings(sorted)
 	return " (keys: " + strings.Join(sorted, ", ") + ")"
-}
-
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func describe(n *yaml.Node) string {
