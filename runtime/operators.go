@@ -330,6 +330,9 @@ type chain[T signals.Scalar] struct {
 	subF      float64
 	hasSub    bool
 	not       func(T) T // bool: logical not
+	// numbers to float64 and back, by the route conversion table
+	toF   func(T) float64
+	fromF func(float64) (T, bool)
 	seen      uint64    // src's Seq when the chain last ran
 	last      T         // the last value the chain passed on, and its time
 	lastStamp int64
@@ -343,8 +346,15 @@ func newChain[T signals.Scalar](src, dst signals.Port, ops []op, sub signals.Val
 	c := &chain[T]{src: src.(*signals.Signal[T]), dst: dst.(*signals.Signal[T]), ops: ops, hasSub: hasSub, clock: clock}
 	k := signals.KindOf[T]()
 	c.numeric = k == signals.Float || k == signals.Int || k == signals.Uint
-	if k == signals.Bool {
+	switch k {
+	case signals.Bool:
 		c.not, _ = any(func(b bool) bool { return !b }).(func(T) T)
+	case signals.Float:
+		c.toF, _ = any(func(x float64) float64 { return x }).(func(T) float64)
+		c.fromF, _ = any(func(x float64) (float64, bool) { return x, true }).(func(float64) (T, bool))
+	case signals.Int, signals.Uint:
+		c.toF = func(v T) float64 { f, _ := signals.As[float64](signals.ValueOf(v)); return f }
+		c.fromF = func(x float64) (T, bool) { return signals.As[T](signals.FloatValue(x)) }
 	}
 	if src == dst {
 		c.feed = signals.New[T](signals.Info{Name: dst.Info().Name, Path: dst.Info().Path, Dir: signals.Output}, clock)
@@ -398,7 +408,7 @@ func (c *chain[T]) write(v T, q signals.Quality, stamp int64) {
 // runNumeric folds the operators over the value as a float64. has is false
 // when there is no value to pass on (q says why).
 func (c *chain[T]) runNumeric(q signals.Quality, stamp int64) (T, signals.Quality, int64, bool) {
-	x, _ := signals.As[float64](signals.ValueOf(c.src.Get()))
+	x := c.toF(c.src.Get())
 	has := signals.HasValue(q)
 	for _, o := range c.ops {
 		if o.kind == opSubstitute {
@@ -442,7 +452,7 @@ func (c *chain[T]) runNumeric(q signals.Quality, stamp int64) (T, signals.Qualit
 	if !signals.Finite(x) {
 		return zero, signals.Worst(q, signals.BadInput), stamp, false
 	}
-	v, ok := signals.As[T](signals.FloatValue(x))
+	v, ok := c.fromF(x)
 	if !ok {
 		return zero, signals.Worst(q, signals.BadInput), stamp, false
 	}

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -418,5 +419,70 @@ components:
 	got := strings.Split(err.Error(), "\n")
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("errors differ\n got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// BenchmarkOperators ticks 100 pass-through components fed by a changing
+// counter, without operators (the baseline of the same run) and with a
+// chain of three operators on each input and two on each output; the
+// difference per chain is what operators cost.
+//
+//	go test -run '^$' -bench Operators -count 5 ./runtime
+func BenchmarkOperators(b *testing.B) {
+	app := func(in, out string) string {
+		var y strings.Builder
+		y.WriteString("application: A\nfs: 1000\ncomponents:\n  - {name: C, type: Counter}\n")
+		for i := range 100 {
+			route := "A.C.Out"
+			if in != "" {
+				route = "{route: A.C.Out, ops: " + in + "}"
+			}
+			y.WriteString("  - {name: P" + strconv.Itoa(i) + ", type: OpPass, inputs: {In: " + route + "}")
+			if out != "" {
+				y.WriteString(", outputs: {Out: {ops: " + out + "}}")
+			}
+			y.WriteString("}\n")
+		}
+		return y.String()
+	}
+	var base float64
+	for _, c := range []struct{ name, in, out string }{
+		{"none", "", ""},
+		{"in3-out2", "[{scale: 1.8}, {offset: 32}, {clamp: {min: 0, max: 1e9}}]", "[{deadband: 0.5}, {substitute: 0}]"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			a, err := runtime.LoadBytes("b.yaml", []byte(app(c.in, c.out)), opReg, runtime.LoadOptions{Scheduler: virtual()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, n := range a.All() {
+				if p, ok := n.Component().(*opPass); ok {
+					p.seen = make([]signals.Value, 0, 1<<20)
+				}
+			}
+			a.Advance(10 * time.Millisecond)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%(1<<19) == 0 {
+					b.StopTimer()
+					for _, n := range a.All() {
+						if p, ok := n.Component().(*opPass); ok {
+							p.seen = p.seen[:0]
+						}
+					}
+					b.StartTimer()
+				}
+				a.Advance(time.Millisecond)
+			}
+			perTick := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			if c.in == "" {
+				base = perTick
+				return
+			}
+			if base > 0 {
+				b.ReportMetric((perTick-base)/200, "ns/chain")
+			}
+		})
 	}
 }
