@@ -323,18 +323,18 @@ func bindOps(d *decoder, specs []opSpec, src, dst signals.Port, clock *signals.C
 // src has been written since it last ran, so a value is transformed once
 // however often the chain runs, and allocates nothing.
 type chain[T signals.Scalar] struct {
-	src, dst  *signals.Signal[T]
-	ops       []op
-	numeric   bool // T is a number: the operators compute in float64
-	sub       T
-	subF      float64
-	hasSub    bool
-	not       func(T) T // bool: logical not
+	src, dst *signals.Signal[T]
+	ops      []op
+	numeric  bool // T is a number: the operators compute in float64
+	sub      T
+	subF     float64
+	hasSub   bool
+	not      func(T) T // bool: logical not
 	// numbers to float64 and back, by the route conversion table
-	toF   func(T) float64
-	fromF func(float64) (T, bool)
-	seen      uint64    // src's Seq when the chain last ran
-	last      T         // the last value the chain passed on, and its time
+	toF       func(T) float64
+	fromF     func(float64) (T, bool)
+	seen      uint64 // src's Seq when the chain last ran
+	last      T      // the last value the chain passed on, and its time
 	lastStamp int64
 	clock     *signals.Clock
 	// feed and feedLink write an input (src == dst), see write.
