@@ -48,3 +48,5 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	gopkg.in/check.v1 v1.0.0-20201130134442-10cb98267c6c // indirect
 )
+
+replace github.com/mochi-mqtt/server/v2 => ./third_party/mochi

@@ -34,10 +34,15 @@ func ControlGC(limit int64) (desc string, restore func()) {
 }
 
 // DefaultMemoryLimit is the heap a control runtime may grow to before the
-// garbage collector runs: a quarter of the machine's memory, between 64 MiB
-// and 1 GiB.
+// garbage collector runs: a quarter of the memory the process may use (the
+// machine's, or its container's limit when lower), between 64 MiB and
+// 256 MiB. The process's resident memory settles near the limit under
+// network load, so the cap keeps a flood from taking a small controller's
+// memory, while a 1 kHz rate group's lateness under a flood was about the
+// same at 256 MiB as at 1 GiB (figures in README.md, from
+// BenchmarkMemoryLimitUnderFlood in components/mqttbroker).
 func DefaultMemoryLimit() int64 {
-	const lo, hi = 64 << 20, 1 << 30
+	const lo, hi = 64 << 20, 256 << 20
 	total := totalMemory()
 	if total <= 0 {
 		return hi

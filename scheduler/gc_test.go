@@ -59,3 +59,9 @@ func TestReserveProcsAddsOnePerGroupAndRestores(t *testing.T) {
 		t.Fatalf("GOMAXPROCS %d after restore, want %d", got, prev)
 	}
 }
+
+func TestDefaultMemoryLimitIsSmall(t *testing.T) {
+	if d := DefaultMemoryLimit(); d < 64<<20 || d > 256<<20 {
+		t.Fatalf("default memory limit %s, want 64MiB..256MiB so that a flood cannot take a small controller's memory", FormatBytes(d))
+	}
+}

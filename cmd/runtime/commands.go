@@ -107,7 +107,7 @@ func runFlags(stderr io.Writer) (*flag.FlagSet, runOptions) {
 	o.format = fs.String("log-format", "console", "log format: console (for people; coloured only on a terminal, never with NO_COLOR set) or json (for log collectors)")
 	o.level = fs.String("log-level", "info", "lowest level logged: trace, debug, info, warn, error")
 	o.stopTimeout = fs.Duration("stop-timeout", 10*time.Second, "how long components may take to stop")
-	o.memLimit = fs.String("memory-limit", "auto", "heap the process may grow to before the garbage collector runs (512MiB, 1GiB; auto: a quarter of the memory, 64MiB to 1GiB; 0: Go's default collector). Collecting rarely keeps ticks on time under load; GOGC or GOMEMLIMIT in the environment win")
+	o.memLimit = fs.String("memory-limit", "auto", "heap the process may grow to before the garbage collector runs; resident memory settles near it under load (512MiB, 1GiB; auto: a quarter of the memory, or of the container's limit, 64MiB to 256MiB; 0: Go's default collector). Collecting rarely keeps ticks on time under load; raise it if the application holds much data (large broker queues), since live data near the limit makes the collector run constantly; GOGC or GOMEMLIMIT in the environment win")
 	o.http = fs.String("http", "", "serve the live view, metrics and health checks on host:port (default: the application's view: key; off: never)")
 	o.lockDir = fs.String("lock-dir", os.TempDir(), "directory of the lock files that keep one running copy of each application on this host (metronome-APP.lock)")
 	return fs, o

@@ -74,35 +74,63 @@ func parseHash(s string) (*passwordHash, error) {
 	return &passwordHash{iter: iter, salt: salt, key: key}, nil
 }
 
-// account is a user's stored credential: a PBKDF2 hash, or the SHA-256 of a
-// password supplied in plain text (from the environment or a file).
+// account is a user's stored credential, always a PBKDF2 hash: passwords
+// given in plain text (from the environment or a file) are hashed at
+// start, so that checking any password costs the same work.
 type account struct {
-	hash   *passwordHash
-	digest []byte
+	hash *passwordHash
 }
 
 func (a *account) check(password []byte) bool {
-	if a.hash != nil {
-		key, err := pbkdf2.Key(sha256.New, string(password), a.hash.salt, a.hash.iter, len(a.hash.key))
-		return err == nil && subtle.ConstantTimeCompare(key, a.hash.key) == 1
+	key, err := pbkdf2.Key(sha256.New, string(password), a.hash.salt, a.hash.iter, len(a.hash.key))
+	return err == nil && subtle.ConstantTimeCompare(key, a.hash.key) == 1
+}
+
+// accounts are the users' credentials and the stand-in that an unknown
+// username is checked against, so that a login as nobody costs the same
+// work as a wrong password and timing does not tell which users exist.
+type accounts struct {
+	byName map[string]*account
+	dummy  *account
+}
+
+// get returns the user's account, or the stand-in for an unknown user.
+func (as *accounts) get(user []byte) *account {
+	if a, ok := as.byName[string(user)]; ok {
+		return a
 	}
-	d := sha256.Sum256(password)
-	return subtle.ConstantTimeCompare(d[:], a.digest) == 1
+	return as.dummy
+}
+
+// newAccount hashes a password given in plain text with a random salt.
+func newAccount(password string, iterations int) (*account, error) {
+	s, err := HashPassword(password, iterations)
+	if err != nil {
+		return nil, err
+	}
+	h, err := parseHash(s)
+	if err != nil {
+		return nil, err
+	}
+	return &account{hash: h}, nil
 }
 
 // loadAccounts resolves every user's credential; password files are read
-// here, at start, never during validation.
-func loadAccounts(users []UserConfig) (map[string]*account, error) {
-	out := make(map[string]*account, len(users))
+// here, at start, never during validation. Plain-text passwords, and the
+// stand-in for unknown users, are hashed with the highest iteration count
+// among the configured hashes (MinHashIterations if there are none).
+func loadAccounts(users []UserConfig) (*accounts, error) {
+	hashes := make(map[string]*passwordHash, len(users))
+	plain := map[string]string{}
+	work := MinHashIterations
 	for _, u := range users {
-		var a account
+		var h *passwordHash
 		switch {
 		case u.PasswordHash != "":
-			h, err := parseHash(u.PasswordHash)
-			if err != nil {
+			var err error
+			if h, err = parseHash(u.PasswordHash); err != nil {
 				return nil, fmt.Errorf("user %q: password_hash: %w", u.Name, err)
 			}
-			a.hash = h
 		case u.PasswordFile != "":
 			b, err := os.ReadFile(u.PasswordFile)
 			if err != nil {
@@ -112,25 +140,43 @@ func loadAccounts(users []UserConfig) (map[string]*account, error) {
 			if s == "" {
 				return nil, fmt.Errorf("user %q: password_file %s is empty", u.Name, u.PasswordFile)
 			}
-			if strings.HasPrefix(s, hashScheme+"$") {
-				h, err := parseHash(s)
-				if err != nil {
-					return nil, fmt.Errorf("user %q: password_file %s: %w", u.Name, u.PasswordFile, err)
-				}
-				a.hash = h
-			} else {
-				d := sha256.Sum256([]byte(s))
-				a.digest = d[:]
+			if !strings.HasPrefix(s, hashScheme+"$") {
+				plain[u.Name] = s
+				continue
+			}
+			if h, err = parseHash(s); err != nil {
+				return nil, fmt.Errorf("user %q: password_file %s: %w", u.Name, u.PasswordFile, err)
 			}
 		default:
 			if u.Password == "" {
 				return nil, fmt.Errorf("user %q: no password", u.Name)
 			}
-			d := sha256.Sum256([]byte(u.Password))
-			a.digest = d[:]
+			plain[u.Name] = u.Password
+			continue
 		}
-		out[u.Name] = &a
+		hashes[u.Name] = h
+		work = max(work, h.iter)
 	}
+	out := &accounts{byName: make(map[string]*account, len(users))}
+	for name, h := range hashes {
+		out.byName[name] = &account{hash: h}
+	}
+	for name, pw := range plain {
+		a, err := newAccount(pw, work)
+		if err != nil {
+			return nil, fmt.Errorf("user %q: %w", name, err)
+		}
+		out.byName[name] = a
+	}
+	var pw [16]byte
+	if _, err := rand.Read(pw[:]); err != nil {
+		return nil, err
+	}
+	dummy, err := newAccount(string(pw[:]), work)
+	if err != nil {
+		return nil, err
+	}
+	out.dummy = dummy
 	return out, nil
 }
 
@@ -152,7 +198,18 @@ func parseAccess(s string) (uint8, error) {
 	case "deny":
 		return accessDeny, nil
 	}
-	return 0, fmt.Errorf("unknown access %q (want read, write, readwrite or deny)", s)
+	hint := ""
+	switch strings.ToLower(s) {
+	case "rw", "r/w", "read-write", "read_write", "readwritex", "all":
+		hint = "; did you mean readwrite?"
+	case "r", "ro", "readonly", "read-only", "subscribe":
+		hint = "; did you mean read?"
+	case "w", "wo", "writeonly", "write-only", "publish":
+		hint = "; did you mean write?"
+	case "none", "no", "denied":
+		hint = "; did you mean deny?"
+	}
+	return 0, fmt.Errorf("unknown access %q (want read, write, readwrite or deny)%s", s, hint)
 }
 
 // validFilter checks an MQTT topic filter's syntax.
@@ -186,17 +243,25 @@ type aclRule struct {
 // plaintext passwords.
 type authHook struct {
 	mqtt.HookBase
-	accounts  map[string]*account
+	accounts  *accounts
 	anonymous bool
 	rules     []aclRule
+	limiter   *loginLimiter
+	hasher    *hasher
+	logs      *sampledLog
 
 	authFailures atomic.Uint64
+	throttled    atomic.Uint64 // logins refused unchecked: backoff after failures, or too many waiting
 	aclDenied    atomic.Uint64
 	willDenied   atomic.Uint64 // CONNECTs refused for a will on a topic the client may not write
 }
 
-func newAuthHook(cfg *Config, accounts map[string]*account) *authHook {
-	h := &authHook{accounts: accounts, anonymous: cfg.AllowAnonymous}
+func newAuthHook(cfg *Config, accounts *accounts, logs *sampledLog) *authHook {
+	h := &authHook{
+		accounts: accounts, anonymous: cfg.AllowAnonymous, logs: logs,
+		limiter: newLoginLimiter(cfg.AuthBackoff, cfg.AuthBackoffMax),
+		hasher:  newHasher(),
+	}
 	for _, r := range cfg.ACL {
 		acc, _ := parseAccess(r.Access)
 		cr := aclRule{user: r.User, client: r.Client, filter: r.Topic, access: acc}
@@ -218,6 +283,8 @@ func (h *authHook) Provides(b byte) bool {
 
 // OnConnectAuthenticate accepts a known user with the right password, or a
 // client without username and password when anonymous access is allowed.
+// Logins are throttled after failures (see loginLimiter) and passwords are
+// checked by the hasher, an unknown user against a stand-in hash.
 // A will message is checked against the ACL here too: mochi publishes wills
 // without an ACL check, so a client could otherwise write, through its will,
 // to a topic it may not publish to.
@@ -226,10 +293,10 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	if len(user) == 0 && len(pass) == 0 && !pk.Connect.UsernameFlag {
 		if !h.anonymous {
 			h.authFailures.Add(1)
+			h.logLogin("anonymous login refused", hostOf(cl.Net.Remote), nil)
 			return false
 		}
-	} else if a, ok := h.accounts[string(user)]; !ok || !a.check(pass) {
-		h.authFailures.Add(1)
+	} else if !h.login(cl.Net.Remote, user, pass) {
 		return false
 	}
 	if pk.Connect.WillFlag && !h.allowed(user, cl.ID, pk.Connect.WillTopic, accessWrite) {
@@ -238,6 +305,37 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		return false
 	}
 	return true
+}
+
+// login checks a username and password, within the throttle.
+func (h *authHook) login(remote string, user, pass []byte) bool {
+	addr := hostOf(remote)
+	if ok, hold := h.limiter.begin(addr, string(user)); !ok {
+		h.throttled.Add(1)
+		h.logLogin("login refused unchecked: backoff after failed logins from this address or for this user", addr, user)
+		h.hasher.wait(hold)
+		return false
+	}
+	ok, err := h.hasher.check(h.accounts.get(user), pass)
+	if err != nil {
+		h.limiter.cancel(addr) // not the client's doing: no strike
+		h.throttled.Add(1)
+		h.logLogin("login refused unchecked: "+err.Error(), addr, user)
+		return false
+	}
+	h.limiter.end(addr, string(user), ok)
+	if !ok {
+		h.authFailures.Add(1)
+		h.logLogin("login failed: unknown user or wrong password", addr, user)
+	}
+	return ok
+}
+
+// logLogin logs a refused login, sampled.
+func (h *authHook) logLogin(msg, addr string, user []byte) {
+	if ev := h.logs.warn(msg); ev != nil {
+		ev.Str("remote", addr).Str("user", clip(string(user))).Msg(msg)
+	}
 }
 
 // OnACLCheck decides a publish (write) or a subscription or delivery

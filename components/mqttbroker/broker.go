@@ -23,10 +23,10 @@ type Broker struct {
 	log zerolog.Logger
 
 	srv   *mqtt.Server
+	logs  *sampledLog // warnings clients can cause, sampled
 	lns   []*listener
 	auth  *authHook
 	stats *statsHook
-	order *orderHook
 	ids   *idHook
 	store *fileStore
 
@@ -67,6 +67,7 @@ type Stats struct {
 	Subscriptions int64  // subscriptions held
 	Malformed     uint64 // connections closed for a malformed or oversized packet
 	AuthFailures  uint64 // CONNECTs refused for bad credentials
+	AuthThrottled uint64 // CONNECTs refused unchecked: login backoff after failures, or too many logins waiting
 	ACLDenied     uint64 // publishes, subscriptions and deliveries refused by the ACL
 	ListenersDown int    // configured listeners not accepting connections
 	Connections   int64  // open client sockets, including those not yet connected
@@ -81,11 +82,12 @@ func NewBroker(cfg Config, log zerolog.Logger) *Broker {
 }
 
 // Start loads credentials and persisted state, opens the listeners and
-// starts serving. A listener that cannot open is logged, reported by
-// ListenerFailures and retried every listener_retry; it does not fail
-// Start, so one taken port does not stop the application. Unreadable
-// password files or persistence directories do fail Start: the broker
-// would run without its configured security or state.
+// starts serving. A listener that cannot open fails Start, naming the
+// listener, its address and the system's error, unless it is marked
+// optional: then it is logged, reported by ListenerFailures and retried
+// every listener_retry while the others serve. Unreadable password files
+// or persistence directories fail Start too: the broker would run without
+// its configured security or state.
 func (b *Broker) Start(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -96,6 +98,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	b.logs = newSampledLog(b.log, logEvery)
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClients = math.MaxInt64
 	if b.cfg.MaxClients > 0 {
@@ -113,22 +116,20 @@ func (b *Broker) Start(ctx context.Context) error {
 		Capabilities:             caps,
 		ClientNetWriteBufferSize: b.cfg.WriteBufferSize,
 		ClientNetReadBufferSize:  b.cfg.ReadBufferSize,
-		Logger:                   slog.New(newSlogHandler(b.log)),
+		Logger:                   slog.New(newSlogHandler(b.log, b.logs)),
 		SysTopicResendInterval:   int64(max(1, b.cfg.SysInterval.Seconds())),
 	})
-	b.auth = newAuthHook(&b.cfg, accounts)
+	b.auth = newAuthHook(&b.cfg, accounts, b.logs)
 	b.stats = &statsHook{}
-	b.order = newOrderHook()
-	b.order.srv = b.srv
 	b.ids = &idHook{srv: b.srv}
-	hooks := []mqtt.Hook{b.auth, b.stats, b.order, b.ids, &expiryHook{srv: b.srv}, &connackHook{aliasMax: caps.TopicAliasMaximum, maxPacket: caps.MaximumPacketSize}}
+	hooks := []mqtt.Hook{&aliasHook{max: caps.TopicAliasMaximum}, b.auth, b.stats, b.ids, &expiryHook{srv: b.srv}, &connackHook{aliasMax: caps.TopicAliasMaximum, maxPacket: caps.MaximumPacketSize}}
 	if p := b.cfg.Persistence; p != nil {
 		st, err := openStore(p.Dir, p.SyncInterval)
 		if err != nil {
 			return err
 		}
 		b.store = st
-		hooks = append(hooks, &storeHook{st: st, order: b.order, log: b.log})
+		hooks = append(hooks, newStoreHook(st, b.auth, b.log))
 	}
 	for _, h := range hooks {
 		if err := b.srv.AddHook(h, nil); err != nil {
@@ -139,16 +140,24 @@ func (b *Broker) Start(ctx context.Context) error {
 	for i, lc := range b.cfg.Listeners {
 		l := newListener(b, i, lc, b.cfg.ListenerRetry)
 		if err := l.open(); err != nil {
+			if !lc.Optional {
+				b.closeListeners()
+				b.closeStore()
+				return fmt.Errorf("listener %s (listeners[%d]) on %s: %w (mark it optional: true to start without it)", l.id, i, l.addr, err)
+			}
 			l.fail(err)
 		}
 		if err := b.srv.AddListener(l); err != nil {
+			l.Close(func(string) {})
 			b.closeListeners()
 			b.closeStore()
 			return err
 		}
 		b.lns = append(b.lns, l)
 	}
+	b.auth.hasher.start()
 	if err := b.srv.Serve(); err != nil {
+		b.auth.hasher.close()
 		b.closeListeners()
 		b.closeStore()
 		return fmt.Errorf("start broker: %w", err)
@@ -215,6 +224,7 @@ func (b *Broker) Stats() Stats {
 	s.Dropped = b.stats.publishDropped.Load() + b.stats.qosDropped.Load() + uint64(atomic.LoadInt64(&in.InflightDropped))
 	s.Malformed = b.guard.malformed.Load() + b.guard.tooLarge.Load()
 	s.AuthFailures = b.auth.authFailures.Load()
+	s.AuthThrottled = b.auth.throttled.Load()
 	s.ACLDenied = b.auth.aclDenied.Load()
 	_, s.ListenersDown = b.firstFailure()
 	s.Connections = b.conns.Load()
@@ -242,6 +252,9 @@ func (b *Broker) Stop(ctx context.Context) error {
 	b.gate.Lock()
 	b.stopping = true
 	b.gate.Unlock()
+	// Logins waiting for a password check are refused now rather than
+	// keeping mochi's Close waiting for them.
+	b.auth.hasher.close()
 	done := make(chan error, 1)
 	go func() { done <- b.srv.Close() }()
 	var err error
@@ -257,6 +270,7 @@ func (b *Broker) Stop(ctx context.Context) error {
 	if serr := b.closeStore(); serr != nil {
 		err = errors.Join(err, fmt.Errorf("persistence: %w", serr))
 	}
+	b.logs.flush()
 	b.log.Info().Msg("broker stopped")
 	return err
 }

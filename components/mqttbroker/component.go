@@ -60,9 +60,9 @@ report clients, message rates, drops and failed listeners. See README.md.`,
 type component struct {
 	b *Broker
 
-	clients, dropped, retained, subs, malformed, authFail, listenersDown *signals.Signal[uint64]
-	inRate, outRate                                                      *signals.Signal[float64]
-	window                                                               *runtime.Parameter[float64]
+	clients, dropped, retained, subs, malformed, authFail, authThrottled, listenersDown *signals.Signal[uint64]
+	inRate, outRate                                                                     *signals.Signal[float64]
+	window                                                                              *runtime.Parameter[float64]
 
 	dropAlarm, listenerAlarm, storeAlarm *runtime.Alarm
 
@@ -88,6 +88,7 @@ func build(b *runtime.Builder, cfg *Config) (runtime.Component, error) {
 	c.subs = u("Subscriptions", "subscriptions held")
 	c.malformed = u("MalformedPackets", "connections closed since start for a malformed or oversized packet")
 	c.authFail = u("AuthFailures", "connection attempts refused since start for bad credentials")
+	c.authThrottled = u("AuthThrottled", "connection attempts refused since start without checking the password: backoff after failed logins, or too many logins waiting")
 	c.listenersDown = u("ListenersDown", "configured listeners not accepting connections")
 	c.window = runtime.Param(b, "RateWindow", 1.0, runtime.Range(0.1, 3600), runtime.PUnit("s"),
 		runtime.PDesc("window for the per-second rates, and how long MessagesDropped stays set after the last drop"))
@@ -123,6 +124,7 @@ func (c *component) Process(t runtime.Tick) {
 	c.subs.Set(uint64(max(s.Subscriptions, 0)))
 	c.malformed.Set(s.Malformed)
 	c.authFail.Set(s.AuthFailures)
+	c.authThrottled.Set(s.AuthThrottled)
 	c.listenersDown.Set(uint64(s.ListenersDown))
 
 	window := time.Duration(c.window.Get() * float64(time.Second))

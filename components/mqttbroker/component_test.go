@@ -1,6 +1,7 @@
 package mqttbroker
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -128,7 +129,7 @@ func TestListenerFailedAlarm(t *testing.T) {
 	}
 	port := taken.Addr().(*net.TCPAddr).Port
 	entry := strings.Replace(openEntry, "listeners: [{type: tcp, port: 0}]",
-		"listeners: [{type: tcp, port: 0}, {type: tcp, port: "+itoa(port)+"}]\n  listener_retry: 100ms", 1)
+		"listeners: [{type: tcp, port: 0}, {type: tcp, port: "+itoa(port)+", optional: true}]\n  listener_retry: 100ms", 1)
 	h := runtimetest.New(t, Type, entry)
 	b := brokerOf(t, h)
 	h.Step(1)
@@ -185,3 +186,36 @@ func TestACLCheckAllocatesNothing(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestListenerThatCannotBindFailsStart: a second broker configured on a
+// port the first holds does not start, and says which listener, which
+// address and why; the first is undisturbed.
+func TestListenerThatCannotBindFailsStart(t *testing.T) {
+	first := startBroker(t, openConfig())
+	_, port, _ := net.SplitHostPort(first.Addrs()[0])
+	cfg := openConfig()
+	cfg.Listeners = []ListenerConfig{{Type: TypeTCP, Port: 0}, {Type: TypeTCP, Port: atoi(t, port)}}
+	second := NewBroker(cfg, testLogger(t))
+	err := second.Start(context.Background())
+	if err == nil {
+		_ = second.Stop(context.Background())
+		t.Fatal("a broker whose listener cannot bind started")
+	}
+	for _, want := range []string{"listeners[1]", "127.0.0.1:" + port, "address already in use"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("start error %q does not name %q", err, want)
+		}
+	}
+	// The listener that did open was closed again, and the first broker
+	// still serves.
+	newGoodClient(t, first.Addrs()[0]).roundTrip(t)
+}
+
+func atoi(t testing.TB, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

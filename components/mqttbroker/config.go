@@ -1,12 +1,13 @@
 package mqttbroker
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net"
 	"strings"
 	"time"
+
+	"github.com/metronome-rt/metronome/runtime"
 )
 
 // Config is the `config:` block of an MQTTBroker component.
@@ -62,9 +63,17 @@ type Config struct {
 	// ConnectTimeout is how long a new connection may take to send its
 	// CONNECT (and finish TLS or WebSocket set-up) before it is closed.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// ListenerRetry is how often a listener that failed to open (port in
-	// use, unreadable certificate) is retried while the application runs.
+	// ListenerRetry is how often a listener marked optional that failed to
+	// open (port in use, unreadable certificate) is retried while the
+	// application runs.
 	ListenerRetry time.Duration `yaml:"listener_retry"`
+	// AuthBackoff is how long logins from an address, or for a username,
+	// are refused unchecked after a few consecutive failed logins; it
+	// doubles with each further failure up to AuthBackoffMax. A successful
+	// login clears it. "0s" turns throttling off.
+	AuthBackoff time.Duration `yaml:"auth_backoff"`
+	// AuthBackoffMax caps AuthBackoff.
+	AuthBackoffMax time.Duration `yaml:"auth_backoff_max"`
 	// Persistence keeps sessions, subscriptions, retained and in-flight
 	// messages across restarts; omitted = nothing survives a restart.
 	Persistence *PersistenceConfig `yaml:"persistence"`
@@ -88,6 +97,11 @@ type ListenerConfig struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// Path is the HTTP path of a ws/wss listener (default "/mqtt").
 	Path string `yaml:"path"`
+	// Optional lets the broker start without this listener when it cannot
+	// open (port taken, address missing, certificate unreadable): the
+	// ListenerFailed alarm is raised and the listener retried every
+	// listener_retry. Without it such a listener fails the start.
+	Optional bool `yaml:"optional"`
 }
 
 // TLSConfig names the PEM files of a TLS listener.
@@ -171,77 +185,79 @@ func DefaultConfig() Config {
 		SysInterval:       time.Second,
 		ListenerRetry:     5 * time.Second,
 		ConnectTimeout:    10 * time.Second,
+		AuthBackoff:       time.Second,
+		AuthBackoffMax:    time.Minute,
 	}
 }
 
-// Validate checks the configuration's values (no I/O).
+// Validate checks the configuration's values (no I/O). Every mistake is
+// reported, each as a runtime.FieldError at the key it is about.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	var errs runtime.FieldErrors
+	add := errs.Add
 	if len(c.Listeners) == 0 {
-		add("listeners: at least one listener is needed")
+		add("listeners", "at least one listener is needed")
 	}
 	ports := map[string]int{}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
-		at := fmt.Sprintf("listeners[%d]", i)
+		at := func(key string) string { return fmt.Sprintf("listeners[%d].%s", i, key) }
 		switch l.Type {
 		case TypeTCP, TypeTLS, TypeWS, TypeWSS:
 		default:
-			add("%s.type: unknown listener type %q (want tcp, tls, ws or wss)", at, l.Type)
+			add(at("type"), "unknown listener type %q (want tcp, tls, ws or wss)", l.Type)
 		}
 		if l.Port < 0 || l.Port > 65535 {
-			add("%s.port: %d is not a TCP port (0..65535)", at, l.Port)
-		}
-		if l.Port != 0 {
+			add(at("port"), "%d is not a TCP port (0..65535)", l.Port)
+		} else if l.Port != 0 {
 			key := net.JoinHostPort(l.host(), fmt.Sprint(l.Port))
 			if j, dup := ports[key]; dup {
-				add("%s: %s is also used by listeners[%d]", at, key, j)
+				add(at("port"), "%s is also used by listeners[%d]", key, j)
 			}
 			ports[key] = i
 		}
 		secure := l.Type == TypeTLS || l.Type == TypeWSS
 		if secure {
 			if l.TLS == nil || l.TLS.CertFile == "" || l.TLS.KeyFile == "" {
-				add("%s.tls: a %s listener needs tls.cert_file and tls.key_file", at, l.Type)
+				add(at("tls"), "a %s listener needs tls.cert_file and tls.key_file", l.Type)
 			}
 		} else if l.TLS != nil {
-			add("%s.tls: set on a %s listener, which does not use TLS (use type tls or wss)", at, l.Type)
+			add(at("tls"), "set on a %s listener, which does not use TLS (use type tls or wss)", l.Type)
 		}
 		if l.TLS != nil && l.TLS.RequireClientCert && l.TLS.CAFile == "" {
-			add("%s.tls.require_client_cert: needs tls.ca_file to check client certificates against", at)
+			add(at("tls.require_client_cert"), "needs tls.ca_file to check client certificates against")
 		}
 		ws := l.Type == TypeWS || l.Type == TypeWSS
 		if ws && len(l.AllowedOrigins) == 0 {
-			add("%s.allowed_origins: a %s listener needs the list of accepted browser origins (\"*\" for any)", at, l.Type)
+			add(at("allowed_origins"), "a %s listener needs the list of accepted browser origins (\"*\" for any)", l.Type)
 		}
 		if !ws && len(l.AllowedOrigins) > 0 {
-			add("%s.allowed_origins: only ws and wss listeners check origins, this one is %s", at, l.Type)
+			add(at("allowed_origins"), "only ws and wss listeners check origins, this one is %s", l.Type)
 		}
 		if !ws && l.Path != "" {
-			add("%s.path: only ws and wss listeners have a path, this one is %s", at, l.Type)
+			add(at("path"), "only ws and wss listeners have a path, this one is %s", l.Type)
 		}
 		if ws && l.Path != "" && !strings.HasPrefix(l.Path, "/") {
-			add("%s.path: %q must start with /", at, l.Path)
+			add(at("path"), "%q must start with /", l.Path)
 		}
 		if c.AllowAnonymous && !c.AllowAnonymousRemote && !isLoopback(l.host()) {
-			add("%s.address: %s is reachable from the network and allow_anonymous is true: anyone who can reach it could publish and subscribe; set allow_anonymous_remote: true to accept that, or bind 127.0.0.1", at, l.host())
+			add(at("address"), "%s is reachable from the network and allow_anonymous is true: anyone who can reach it could publish and subscribe; set allow_anonymous_remote: true to accept that, or bind 127.0.0.1", l.host())
 		}
 	}
 	if c.AllowAnonymousRemote && !c.AllowAnonymous {
-		add("allow_anonymous_remote: set without allow_anonymous: true, so it has no effect")
+		add("allow_anonymous_remote", "set without allow_anonymous: true, so it has no effect")
 	}
 	if !c.AllowAnonymous && len(c.Users) == 0 {
-		add("users: no users and allow_anonymous is false, so no client could connect")
+		add("users", "no users and allow_anonymous is false, so no client could connect")
 	}
 	names := map[string]bool{}
 	for i, u := range c.Users {
 		at := fmt.Sprintf("users[%d]", i)
 		if u.Name == "" {
-			add("%s.name: empty", at)
+			add(at+".name", "empty")
 		}
 		if names[u.Name] {
-			add("%s.name: user %q is listed twice", at, u.Name)
+			add(at+".name", "user %q is listed twice", u.Name)
 		}
 		names[u.Name] = true
 		n := 0
@@ -251,88 +267,93 @@ func (c *Config) Validate() error {
 			}
 		}
 		if n != 1 {
-			add("%s: user %q needs exactly one of password_hash, password_file, password (has %d)", at, u.Name, n)
+			add(at, "user %q needs exactly one of password_hash, password_file, password (has %d)", u.Name, n)
 		}
 		if u.PasswordHash != "" {
 			if _, err := parseHash(u.PasswordHash); err != nil {
-				add("%s.password_hash: %v", at, err)
+				add(at+".password_hash", "%v", err)
 			}
 		}
 	}
 	if len(c.ACL) == 0 {
-		add("acl: no rules, so every publish and subscribe would be denied; add rules such as {topic: \"#\", access: readwrite}")
+		add("acl", "no rules, so every publish and subscribe would be denied; add rules such as {topic: \"#\", access: readwrite}")
 	}
 	for i, r := range c.ACL {
 		at := fmt.Sprintf("acl[%d]", i)
 		if _, err := parseAccess(r.Access); err != nil {
-			add("%s.access: %v", at, err)
+			add(at+".access", "%v", err)
 		}
 		if err := validFilter(r.Topic); err != nil {
-			add("%s.topic: %v", at, err)
+			add(at+".topic", "%v", err)
 		}
 		if r.User != "" && r.User != "*" && !names[r.User] {
-			add("%s.user: %q is not in users", at, r.User)
+			add(at+".user", "%q is not in users", r.User)
 		}
 		if strings.Contains(strings.TrimSuffix(r.Client, "*"), "*") {
-			add("%s.client: %q may only end in *", at, r.Client)
+			add(at+".client", "%q may only end in *", r.Client)
 		}
 	}
 	if c.MaxClients < 0 {
-		add("max_clients: %d is negative (0 = unlimited)", c.MaxClients)
+		add("max_clients", "%d is negative (0 = unlimited)", c.MaxClients)
 	}
 	if c.MaxConnections < 0 {
-		add("max_connections: %d is negative (0 = unlimited)", c.MaxConnections)
+		add("max_connections", "%d is negative (0 = unlimited)", c.MaxConnections)
 	} else if c.MaxConnections > 0 && c.MaxClients > c.MaxConnections {
-		add("max_connections: %d is below max_clients %d, so max_clients could never be reached", c.MaxConnections, c.MaxClients)
+		add("max_connections", "%d is below max_clients %d, so max_clients could never be reached", c.MaxConnections, c.MaxClients)
 	}
 	if c.MaxPacketSize < 0 || c.MaxPacketSize > protocolMaxPacket {
-		add("max_packet_size: %d is outside 0..%d", c.MaxPacketSize, protocolMaxPacket)
+		add("max_packet_size", "%d is outside 0..%d", c.MaxPacketSize, protocolMaxPacket)
 	} else if c.MaxPacketSize != 0 && c.MaxPacketSize < 64 {
-		add("max_packet_size: %d bytes is too small for a CONNECT packet (minimum 64)", c.MaxPacketSize)
+		add("max_packet_size", "%d bytes is too small for a CONNECT packet (minimum 64)", c.MaxPacketSize)
 	}
 	if c.TopicAliasMaximum < 0 || c.TopicAliasMaximum > 65535 {
-		add("topic_alias_maximum: %d is outside 0..65535", c.TopicAliasMaximum)
+		add("topic_alias_maximum", "%d is outside 0..65535", c.TopicAliasMaximum)
 	}
 	if c.MessageExpiry < 0 {
-		add("message_expiry: %v is negative (0s = never expire)", c.MessageExpiry)
+		add("message_expiry", "%v is negative (0s = never expire)", c.MessageExpiry)
 	} else if c.MessageExpiry > 0 && c.MessageExpiry < time.Second {
-		add("message_expiry: %v is below the 1s resolution of MQTT expiry", c.MessageExpiry)
+		add("message_expiry", "%v is below the 1s resolution of MQTT expiry", c.MessageExpiry)
 	}
 	if c.MaxSessionExpiry < 0 || c.MaxSessionExpiry > time.Duration(math.MaxUint32)*time.Second {
-		add("max_session_expiry: %v is outside 0s..%ds", c.MaxSessionExpiry, uint64(math.MaxUint32))
+		add("max_session_expiry", "%v is outside 0s..%ds", c.MaxSessionExpiry, uint64(math.MaxUint32))
 	} else if c.MaxSessionExpiry > 0 && c.MaxSessionExpiry < time.Second {
-		add("max_session_expiry: %v is below the 1s resolution of MQTT session expiry", c.MaxSessionExpiry)
+		add("max_session_expiry", "%v is below the 1s resolution of MQTT session expiry", c.MaxSessionExpiry)
 	}
 	if c.MaxPendingWrites < 1 || c.MaxPendingWrites > 1<<20 {
-		add("max_pending_writes: %d is outside 1..1048576", c.MaxPendingWrites)
+		add("max_pending_writes", "%d is outside 1..1048576", c.MaxPendingWrites)
 	}
 	if c.MaxInflight < 1 || c.MaxInflight > 65535 {
-		add("max_inflight: %d is outside 1..65535", c.MaxInflight)
+		add("max_inflight", "%d is outside 1..65535", c.MaxInflight)
 	}
 	if c.WriteBufferSize < 512 || c.WriteBufferSize > 1<<24 {
-		add("write_buffer_size: %d is outside 512..16777216", c.WriteBufferSize)
+		add("write_buffer_size", "%d is outside 512..16777216", c.WriteBufferSize)
 	}
 	if c.ReadBufferSize < 512 || c.ReadBufferSize > 1<<24 {
-		add("read_buffer_size: %d is outside 512..16777216", c.ReadBufferSize)
+		add("read_buffer_size", "%d is outside 512..16777216", c.ReadBufferSize)
 	}
 	if c.SysInterval < time.Second {
-		add("sys_interval: %v is below 1s", c.SysInterval)
+		add("sys_interval", "%v is below 1s", c.SysInterval)
 	}
 	if c.ConnectTimeout < 100*time.Millisecond {
-		add("connect_timeout: %v is below 100ms", c.ConnectTimeout)
+		add("connect_timeout", "%v is below 100ms", c.ConnectTimeout)
 	}
 	if c.ListenerRetry < 100*time.Millisecond {
-		add("listener_retry: %v is below 100ms", c.ListenerRetry)
+		add("listener_retry", "%v is below 100ms", c.ListenerRetry)
+	}
+	if c.AuthBackoff < 0 {
+		add("auth_backoff", "%v is negative (0s turns login throttling off)", c.AuthBackoff)
+	} else if c.AuthBackoff > 0 && c.AuthBackoffMax < c.AuthBackoff {
+		add("auth_backoff_max", "%v is below auth_backoff %v", c.AuthBackoffMax, c.AuthBackoff)
 	}
 	if p := c.Persistence; p != nil {
 		if p.Dir == "" {
-			add("persistence.dir: empty; name the directory for the broker's state")
+			add("persistence.dir", "empty; name the directory for the broker's state")
 		}
 		if p.SyncInterval < 0 {
-			add("persistence.sync_interval: %v is negative", p.SyncInterval)
+			add("persistence.sync_interval", "%v is negative", p.SyncInterval)
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // isLoopback reports whether a bind address is reachable only from this

@@ -130,10 +130,60 @@ func TestHashRoundTrip(t *testing.T) {
 	f := filepath.Join(dir, "h")
 	os.WriteFile(f, []byte(h+"\n"), 0o600)
 	acc, err := loadAccounts([]UserConfig{{Name: "u", PasswordFile: f}})
-	if err != nil || !acc["u"].check([]byte("pw")) {
+	if err != nil || !acc.byName["u"].check([]byte("pw")) {
 		t.Fatalf("password_file holding a hash: %v", err)
 	}
 	if _, err := loadAccounts([]UserConfig{{Name: "u", PasswordFile: filepath.Join(dir, "missing")}}); err == nil {
 		t.Fatal("missing password_file accepted")
+	}
+}
+
+// TestValidateFieldPaths: each mistake is a runtime.FieldError at the key
+// it is about, so the loader can point at the line and column.
+func TestValidateFieldPaths(t *testing.T) {
+	for _, tc := range []struct {
+		mod        func(*Config)
+		path, want string
+	}{
+		{func(c *Config) { c.Listeners[0].Type = "tcpx" }, "listeners[0].type", `unknown listener type "tcpx"`},
+		{func(c *Config) { c.ACL[0].Access = "readwritex" }, "acl[0].access", `unknown access "readwritex"`},
+		{func(c *Config) { c.ACL[1].Access = "rw" }, "acl[1].access", `unknown access "rw"`},
+		{func(c *Config) { c.Listeners[0].Port = 70000 }, "listeners[0].port", "70000 is not a TCP port (0..65535)"},
+		{func(c *Config) { c.Listeners[0].Port = -1 }, "listeners[0].port", "-1 is not a TCP port"},
+		{func(c *Config) { c.Listeners[0].Address = "0.0.0.0" }, "listeners[0].address", "allow_anonymous_remote"},
+		{func(c *Config) { c.Listeners = nil }, "listeners", "at least one listener"},
+		{func(c *Config) { c.ACL[0].Topic = "a/#/b" }, "acl[0].topic", "# must be a whole, last level"},
+		{func(c *Config) { c.Users = []UserConfig{{Name: "u"}} }, "users[0]", "exactly one of"},
+		{func(c *Config) { c.Persistence = &PersistenceConfig{} }, "persistence.dir", "empty"},
+		{func(c *Config) { c.AuthBackoff = -time.Second }, "auth_backoff", "negative"},
+		{func(c *Config) { c.AuthBackoffMax = time.Millisecond }, "auth_backoff_max", "below auth_backoff"},
+		{func(c *Config) {
+			c.Listeners[0].Type = TypeTLS
+			c.Listeners[0].TLS = &TLSConfig{CertFile: "c", KeyFile: "k", RequireClientCert: true}
+		}, "listeners[0].tls.require_client_cert", "needs tls.ca_file"},
+	} {
+		c := openConfig()
+		tc.mod(&c)
+		fes := runtime.AsFieldErrors(c.Validate())
+		found := false
+		for _, fe := range fes {
+			if fe.Path == tc.path && strings.Contains(fe.Msg, tc.want) {
+				found = true
+			}
+			if strings.HasPrefix(fe.Msg, fe.Path) && fe.Path != "" {
+				t.Errorf("%s: the message repeats the path: %q", fe.Path, fe.Msg)
+			}
+		}
+		if !found {
+			t.Errorf("want a field error at %s containing %q, got %v", tc.path, tc.want, fes)
+		}
+	}
+	// Several mistakes at once are all reported.
+	c := openConfig()
+	c.Listeners[0].Type = "tcpx"
+	c.Listeners[0].Port = 70000
+	c.ACL[0].Access = "rw"
+	if n := len(runtime.AsFieldErrors(c.Validate())); n != 3 {
+		t.Fatalf("%d field errors for 3 mistakes", n)
 	}
 }

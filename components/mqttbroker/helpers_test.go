@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -75,6 +76,7 @@ type clientOpts struct {
 	tls            *tls.Config
 	conn           net.Conn
 	will           *willOpt
+	receiveMax     uint16 // announced Receive Maximum (0: none, as paho's default)
 }
 
 type willOpt struct{ topic, payload string }
@@ -115,9 +117,16 @@ func dial(t testing.TB, addr string, o clientOpts) (*client, *paho.Connack, erro
 	if o.will != nil {
 		cp.WillMessage = &paho.WillMessage{Topic: o.will.topic, Payload: []byte(o.will.payload), QoS: 1}
 	}
+	if o.expiry > 0 || o.receiveMax > 0 {
+		cp.Properties = &paho.ConnectProperties{}
+	}
 	if o.expiry > 0 {
 		e := o.expiry
-		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &e}
+		cp.Properties.SessionExpiryInterval = &e
+	}
+	if o.receiveMax > 0 {
+		rm := o.receiveMax
+		cp.Properties.ReceiveMaximum = &rm
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -128,6 +137,41 @@ func dial(t testing.TB, addr string, o clientOpts) (*client, *paho.Connack, erro
 	}
 	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{ReasonCode: 0}) })
 	return c, ca, nil
+}
+
+// resume reconnects to a persistent session, failing the test if the
+// broker did not keep it.
+func resume(t testing.TB, addr string, o clientOpts) *client {
+	t.Helper()
+	o.clean = false
+	c, ca, err := dial(t, addr, o)
+	if err != nil {
+		t.Fatalf("resume %q: %v", o.id, err)
+	}
+	if !ca.SessionPresent {
+		t.Fatalf("resume %q: session not present", o.id)
+	}
+	return c
+}
+
+// startLoggedBroker starts a broker whose log (info and above) is kept.
+func startLoggedBroker(t testing.TB, cfg Config) (*Broker, *syncBuf) {
+	t.Helper()
+	buf := &syncBuf{}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	b := NewBroker(cfg, zerolog.New(buf).Level(zerolog.InfoLevel))
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return b, buf
+}
+
+// median returns the middle of xs (which it sorts).
+func median(xs []float64) float64 {
+	sort.Float64s(xs)
+	return xs[len(xs)/2]
 }
 
 func mustDial(t testing.TB, addr string, o clientOpts) *client {

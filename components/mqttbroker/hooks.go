@@ -1,7 +1,7 @@
 package mqttbroker
 
 import (
-	"sort"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,137 +80,6 @@ func (h *statsHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 type inflightKey struct {
 	client string
 	id     uint16
-}
-
-// orderHook keeps queued QoS 1/2 messages in publish order. mochi resends
-// a session's messages sorted by uint16(Created in seconds) with an
-// unstable sort, so messages queued within one second (or restored after
-// a restart) come back in random order. This hook remembers each queued
-// message's sequence number and, just before a session resumes, rewrites
-// the messages' Created values into strictly increasing seconds, which
-// mochi's sort then keeps.
-type orderHook struct {
-	mqtt.HookBase
-	srv  *mqtt.Server
-	mu   sync.Mutex
-	seq  map[inflightKey]uint64
-	next uint64
-}
-
-func newOrderHook() *orderHook { return &orderHook{seq: map[inflightKey]uint64{}} }
-
-// ID names the hook in mochi's logs.
-func (h *orderHook) ID() string { return "metronome-order" }
-
-// Provides tells mochi which callbacks this hook implements.
-func (h *orderHook) Provides(b byte) bool {
-	switch b {
-	case mqtt.OnQosPublish, mqtt.OnQosComplete, mqtt.OnQosDropped, mqtt.OnSessionEstablish:
-		return true
-	}
-	return false
-}
-
-// OnQosPublish numbers a newly queued message; a resend keeps its number.
-func (h *orderHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
-	if pk.FixedHeader.Type == packets.Puback {
-		return // an incoming QoS 1 message's ack, completed at once
-	}
-	h.seqOf(cl.ID, pk.PacketID)
-}
-
-// seqOf returns the message's sequence number, assigning the next one if
-// it has none.
-func (h *orderHook) seqOf(client string, id uint16) uint64 {
-	k := inflightKey{client, id}
-	h.mu.Lock()
-	s, ok := h.seq[k]
-	if !ok {
-		h.next++
-		s = h.next
-		h.seq[k] = s
-	}
-	h.mu.Unlock()
-	return s
-}
-
-// restore records the sequence number of a message loaded from storage.
-func (h *orderHook) restore(client string, id uint16, seq uint64) {
-	h.mu.Lock()
-	h.seq[inflightKey{client, id}] = seq
-	if seq > h.next {
-		h.next = seq
-	}
-	h.mu.Unlock()
-}
-
-// OnQosComplete forgets an acknowledged message.
-func (h *orderHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
-	if isIncomingAck(pk) {
-		return // the client's own message: its ID may be shared with one of ours
-	}
-	h.mu.Lock()
-	delete(h.seq, inflightKey{cl.ID, pk.PacketID})
-	h.mu.Unlock()
-}
-
-// OnQosDropped forgets a discarded message.
-func (h *orderHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
-	h.OnQosComplete(cl, pk)
-}
-
-// OnSessionEstablish runs before mochi hands an existing session to a
-// reconnecting client and resends its queue: it puts the queue in order.
-func (h *orderHook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
-	if h.srv == nil || pk.Connect.Clean {
-		return
-	}
-	old, ok := h.srv.Clients.Get(cl.ID)
-	if !ok {
-		return
-	}
-	msgs := old.State.Inflight.GetAll(false)
-	if len(msgs) < 2 {
-		return
-	}
-	seqs := make(map[uint16]uint64, len(msgs))
-	h.mu.Lock()
-	for _, m := range msgs {
-		seqs[m.PacketID] = h.seq[inflightKey{cl.ID, m.PacketID}]
-	}
-	h.mu.Unlock()
-	sort.SliceStable(msgs, func(i, j int) bool {
-		si, sj := seqs[msgs[i].PacketID], seqs[msgs[j].PacketID]
-		if si != sj {
-			return si < sj
-		}
-		return msgs[i].Created < msgs[j].Created
-	})
-	for i, c := range orderedCreated(msgs) {
-		msgs[i].Created = c
-		old.State.Inflight.Set(msgs[i])
-	}
-}
-
-// orderedCreated returns Created values, one per message in order, that
-// are strictly increasing also in their low 16 bits (what mochi sorts on),
-// starting at the oldest message's time, moved back at most len(msgs)
-// seconds to avoid the 16-bit wrap. Expiry computed from Created is thus
-// off by at most the queue length in seconds.
-func orderedCreated(msgs []packets.Packet) []int64 {
-	n := int64(len(msgs))
-	base := msgs[0].Created
-	for _, m := range msgs {
-		base = min(base, m.Created)
-	}
-	if low := base & 0xffff; low > 0x10000-n {
-		base -= low - (0x10000 - n)
-	}
-	out := make([]int64, n)
-	for i := range out {
-		out[i] = base + int64(i)
-	}
-	return out
 }
 
 // connackHook tells MQTT 5 clients the broker's topic alias maximum and
@@ -326,4 +195,40 @@ func (h *expiryHook) Provides(b byte) bool { return b == mqtt.OnClientExpired }
 func (h *expiryHook) OnClientExpired(cl *mqtt.Client) {
 	h.srv.UnsubscribeClient(cl)
 	cl.ClearInflights()
+}
+
+// aliasHook puts the topic back into an MQTT 5 PUBLISH that names it only
+// by a topic alias, before mochi checks the ACL. mochi checks the ACL on
+// the topic as sent and resolves the alias afterwards, so under any rule
+// narrower than "#" a publish by alias was refused (0x87) although its
+// topic was allowed. An alias the client never set is a protocol error
+// (MQTT 5, 3.3.2.3.4): the connection is closed.
+type aliasHook struct {
+	mqtt.HookBase
+	max uint16
+}
+
+// ID names the hook in mochi's logs.
+func (h *aliasHook) ID() string { return "metronome-topic-alias" }
+
+// Provides tells mochi which callbacks this hook implements.
+func (h *aliasHook) Provides(b byte) bool { return b == mqtt.OnPacketRead }
+
+// OnPacketRead resolves a PUBLISH's topic alias.
+func (h *aliasHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type != packets.Publish || pk.TopicName != "" || !pk.Properties.TopicAliasFlag {
+		return pk, nil
+	}
+	alias := pk.Properties.TopicAlias
+	if alias == 0 || alias > h.max {
+		return pk, nil // mochi refuses it as an invalid alias
+	}
+	// Set with an empty topic returns the topic the alias stands for.
+	topic := cl.State.TopicAliases.Inbound.Set(alias, "")
+	if topic == "" {
+		// mochi closes the connection only for ErrRejectPacket.
+		return pk, fmt.Errorf("%w: topic alias %d was never set", packets.ErrRejectPacket, alias)
+	}
+	pk.TopicName = topic
+	return pk, nil
 }

@@ -77,15 +77,7 @@ func (s *syncBuf) String() string {
 // TestProbeBeforeConnectIsNotAWarning: a health probe that opens and
 // closes a socket logs nothing at info or above; a malformed packet warns.
 func TestProbeBeforeConnectIsNotAWarning(t *testing.T) {
-	var buf syncBuf
-	cfg := openConfig()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	b := NewBroker(cfg, zerolog.New(&buf).Level(zerolog.InfoLevel))
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	b, buf := startLoggedBroker(t, openConfig())
 	defer b.Stop(context.Background())
 	start := len(buf.String())
 	for i := 0; i < 5; i++ {
@@ -110,7 +102,7 @@ func TestProbeBeforeConnectIsNotAWarning(t *testing.T) {
 
 func TestSlogHandlerLevels(t *testing.T) {
 	var buf syncBuf
-	h := newSlogHandler(zerolog.New(&buf).Level(zerolog.InfoLevel))
+	h := newSlogHandler(zerolog.New(&buf).Level(zerolog.InfoLevel), nil)
 	log := slog.New(h).With("listener", "t1")
 	log.Warn("", "error", fmt.Errorf("read connection: %w", io.EOF))
 	log.Warn("client store quota reached", "client", "c")
@@ -207,5 +199,43 @@ func TestMaxConnections(t *testing.T) {
 	idle[0].Close()
 	waitFor(t, "a free slot", func() bool { return b.Stats().Connections == 2 })
 	good := newGoodClient(t, b.Addrs()[0])
+	good.roundTrip(t)
+}
+
+// TestTopicAliasUnderANarrowACL: under a rule for x/# only, an MQTT 5
+// client publishes x/alias with topic alias 3, then a message with an
+// empty topic and alias 3. The second is x/alias too: it is allowed and
+// delivered (the ACL is checked on the topic the alias stands for).
+// mosquitto does the same.
+func TestTopicAliasUnderANarrowACL(t *testing.T) {
+	users := []refUser{{name: "dev", pass: "dev-pw", rules: []refRule{{"x/#", "readwrite"}}}}
+	forEachBroker(t, users, "", nil, func(t *testing.T, tg target) {
+		sub := mustDial(t, tg.addr, clientOpts{id: newID("asub"), user: "dev", pass: "dev-pw", clean: true})
+		sub.sub(t, "x/#", 1)
+		c := mustDial(t, tg.addr, clientOpts{id: newID("alias"), user: "dev", pass: "dev-pw", clean: true})
+		alias := uint16(3)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		for i, topic := range []string{"x/alias", ""} {
+			payload := fmt.Sprintf("via alias %d", i)
+			resp, err := c.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(payload), Properties: &paho.PublishProperties{TopicAlias: &alias}})
+			if err != nil {
+				t.Fatalf("publish %q with alias 3: %v (%+v)", topic, err, resp)
+			}
+			sub.expect(t, "x/alias", payload)
+		}
+	})
+}
+
+// TestUnknownTopicAliasClosesTheConnection: a PUBLISH with an empty topic
+// and an alias the client never set is a protocol error.
+func TestUnknownTopicAliasClosesTheConnection(t *testing.T) {
+	b := startBroker(t, openConfig())
+	good := newGoodClient(t, b.Addrs()[0])
+	// QoS 0 PUBLISH, empty topic, properties: topic alias (0x23) 5.
+	pub := []byte{0x30, 0x07, 0, 0, 3, 0x23, 0, 5, 'x'}
+	if _, closed := sendRaw(t, b.Addrs()[0], connectV5, pub); !closed {
+		t.Fatal("a publish by an unknown topic alias did not close the connection")
+	}
 	good.roundTrip(t)
 }

@@ -83,7 +83,10 @@ func (l *listener) Failure() string {
 func (l *listener) fail(err error) {
 	s := fmt.Sprintf("listener %s on %s: %v", l.id, l.addr, err)
 	l.failure.Store(&s)
-	l.log.Error().Err(err).Str("address", l.addr).Msg("listener failed")
+	msg := "listener " + l.id + " failed" // retried every listener_retry: sampled
+	if ev := l.b.logs.at(zerolog.ErrorLevel, msg); ev != nil {
+		ev.Err(err).Str("listener", l.id).Str("address", l.addr).Msg(msg)
+	}
 }
 
 // open loads certificates and binds the socket.
@@ -243,7 +246,10 @@ func (l *listener) handle(conn net.Conn, establish listeners.EstablishFn) {
 		defer func() {
 			if r := recover(); r != nil {
 				st.panics.Add(1)
-				l.log.Error().Str("remote", conn.RemoteAddr().String()).Interface("panic", r).Msg("recovered a panic in the client handler; connection closed")
+				const msg = "recovered a panic in the client handler; connection closed"
+				if ev := l.b.logs.at(zerolog.ErrorLevel, msg); ev != nil {
+					ev.Str("listener", l.id).Str("remote", conn.RemoteAddr().String()).Str("panic", clipTo(fmt.Sprint(r), 4*clipLen)).Msg(msg)
+				}
 			}
 			_ = g.Close()
 			l.mu.Lock()
@@ -253,17 +259,25 @@ func (l *listener) handle(conn net.Conn, establish listeners.EstablishFn) {
 		}()
 		err := establish(l.id, g)
 		if err != nil {
-			ev := l.log.Debug()
-			if !quietError(err) {
-				ev = l.log.Info()
+			const msg = "client connection ended"
+			var ev *zerolog.Event
+			if quietError(err) {
+				ev = l.log.Debug()
+			} else {
+				ev = l.b.logs.at(zerolog.InfoLevel, msg)
 			}
-			ev.Str("remote", conn.RemoteAddr().String()).Err(err).Msg("client connection ended")
+			if ev != nil {
+				ev.Str("listener", l.id).Str("remote", conn.RemoteAddr().String()).Str("error", clipTo(err.Error(), 4*clipLen)).Msg(msg)
+			}
 		}
 	}()
 }
 
 func (l *listener) badPacket(c net.Conn, reason error) {
-	l.log.Warn().Str("remote", c.RemoteAddr().String()).Err(reason).Msg("malformed packet; connection closed")
+	const msg = "malformed packet; connection closed"
+	if ev := l.b.logs.warn(msg); ev != nil {
+		ev.Str("listener", l.id).Str("remote", c.RemoteAddr().String()).Str("error", clipTo(reason.Error(), 4*clipLen)).Msg(msg)
+	}
 }
 
 // closeSockets closes the bound sockets; l.mu is held.
@@ -381,7 +395,10 @@ func (l *listener) wsHandler(ch *chanListener) http.Handler {
 		}
 		if !up.CheckOrigin(r) {
 			l.b.wsRefused.Add(1)
-			l.log.Warn().Str("remote", r.RemoteAddr).Str("origin", r.Header.Get("Origin")).Msg("WebSocket origin not allowed")
+			const msg = "WebSocket origin not allowed"
+			if ev := l.b.logs.warn(msg); ev != nil {
+				ev.Str("listener", l.id).Str("remote", r.RemoteAddr).Str("origin", clip(r.Header.Get("Origin"))).Msg(msg)
+			}
 			http.Error(w, "origin not allowed", http.StatusForbidden)
 			return
 		}

@@ -29,11 +29,15 @@ import (
 // (stopping at a torn last record) and rewrites it compacted; the log is
 // compacted again when dead records outweigh live ones. It needs nothing
 // outside the standard library, unlike mochi's pebble and badger hooks.
+//
+// Every change is written to the file (handed to the kernel with one
+// write(2)) before put returns, so a crash of the process loses nothing
+// put has returned from; the sync interval only decides how often the
+// file is fsynced, which is what a power loss or kernel crash needs.
 type fileStore struct {
 	mu       sync.Mutex
 	dir      string
 	f        *os.File
-	w        *bufio.Writer
 	data     map[string][]byte
 	live     int64 // bytes of live records
 	size     int64 // bytes in the log file
@@ -153,7 +157,6 @@ func (s *fileStore) compact() error {
 	if err != nil {
 		return err
 	}
-	s.w = bufio.NewWriterSize(s.f, 64<<10)
 	s.size, s.live, s.dirty = size, size, false
 	return nil
 }
@@ -193,7 +196,7 @@ func (s *fileStore) put(key string, val []byte) {
 		}
 		op = opDel
 	}
-	n, err := writeRecord(s.w, op, key, val)
+	n, err := writeRecord(s.f, op, key, val)
 	if err != nil {
 		s.fail(err)
 		return
@@ -210,7 +213,7 @@ func (s *fileStore) put(key string, val []byte) {
 	}
 	s.dirty = true
 	if s.syncEach {
-		s.flushLocked()
+		_ = s.flushLocked()
 	}
 	if s.size > compactMin && s.size > 4*s.live {
 		if err := s.flushLocked(); err == nil {
@@ -254,13 +257,10 @@ func (s *fileStore) deletePrefix(prefix string) {
 	}
 }
 
+// flushLocked fsyncs what was written since the last sync.
 func (s *fileStore) flushLocked() error {
-	if !s.dirty || s.w == nil {
+	if !s.dirty || s.f == nil {
 		return nil
-	}
-	if err := s.w.Flush(); err != nil {
-		s.fail(err)
-		return err
 	}
 	if err := s.f.Sync(); err != nil {
 		s.fail(err)
@@ -270,7 +270,7 @@ func (s *fileStore) flushLocked() error {
 	return nil
 }
 
-// Flush writes and fsyncs everything put so far.
+// Flush fsyncs everything put so far.
 func (s *fileStore) Flush() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -337,12 +337,46 @@ type storedMessage struct {
 }
 
 // storeHook persists mochi's sessions, subscriptions, retained and
-// in-flight messages into a fileStore.
+// in-flight messages into a fileStore. mochi calls it before it
+// acknowledges a message (PUBACK, PUBREC) and before a SUBACK, so what a
+// client was told is held is on file by then.
 type storeHook struct {
 	mqtt.HookBase
-	st    *fileStore
-	order *orderHook
-	log   zerolog.Logger
+	st   *fileStore
+	auth *authHook
+	log  zerolog.Logger
+
+	// Queued messages are numbered in the order they were queued, so that
+	// a restart restores them in that order; a resend keeps its number.
+	mu   sync.Mutex
+	seq  map[inflightKey]uint64
+	next uint64
+}
+
+func newStoreHook(st *fileStore, auth *authHook, log zerolog.Logger) *storeHook {
+	return &storeHook{st: st, auth: auth, log: log, seq: map[inflightKey]uint64{}}
+}
+
+// seqOf returns a queued message's number, giving it the next one if it
+// has none.
+func (h *storeHook) seqOf(client string, id uint16) uint64 {
+	k := inflightKey{client, id}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.seq[k]
+	if !ok {
+		h.next++
+		s = h.next
+		h.seq[k] = s
+	}
+	return s
+}
+
+// forgetSeq drops a message's number once it is no longer queued.
+func (h *storeHook) forgetSeq(client string, id uint16) {
+	h.mu.Lock()
+	delete(h.seq, inflightKey{client, id})
+	h.mu.Unlock()
 }
 
 // ID names the hook in mochi's logs.
@@ -469,7 +503,7 @@ func (h *storeHook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64,
 		return
 	}
 	key := inflightStoreKey(cl.ID, pk.PacketID)
-	h.set(key, &storedMessage{Seq: h.order.seqOf(cl.ID, pk.PacketID), Msg: toMessage(key, storage.InflightKey, cl, pk, sent)})
+	h.set(key, &storedMessage{Seq: h.seqOf(cl.ID, pk.PacketID), Msg: toMessage(key, storage.InflightKey, cl, pk, sent)})
 }
 
 // OnQosComplete forgets an acknowledged message.
@@ -477,11 +511,18 @@ func (h *storeHook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 	if isIncomingAck(pk) {
 		return // never stored; its ID may be shared with a stored message
 	}
+	h.forgetSeq(cl.ID, pk.PacketID)
 	h.st.put(inflightStoreKey(cl.ID, pk.PacketID), nil)
 }
 
-// OnQosDropped forgets a discarded message.
-func (h *storeHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) { h.OnQosComplete(cl, pk) }
+// OnQosDropped forgets a discarded message. A session taken over by a
+// new connection of its client hands its messages on: they stay.
+func (h *storeHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
+	if cl.IsTakenOver() {
+		return
+	}
+	h.OnQosComplete(cl, pk)
+}
 
 // StoredClients returns the stored sessions.
 func (h *storeHook) StoredClients() ([]storage.Client, error) {
@@ -497,10 +538,23 @@ func (h *storeHook) StoredClients() ([]storage.Client, error) {
 	return out, nil
 }
 
-func (h *storeHook) hasClient(id string) bool {
+// storedUser returns the username of a stored session.
+func (h *storeHook) storedUser(id string) ([]byte, bool) {
 	h.st.mu.Lock()
-	defer h.st.mu.Unlock()
-	_, ok := h.st.data[keyClient+id]
+	b, ok := h.st.data[keyClient+id]
+	h.st.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	var c storage.Client
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, false
+	}
+	return c.Username, true
+}
+
+func (h *storeHook) hasClient(id string) bool {
+	_, ok := h.storedUser(id)
 	return ok
 }
 
@@ -517,23 +571,38 @@ func (h *storeHook) StoredSubscriptions() ([]storage.Subscription, error) {
 	return out, nil
 }
 
-// StoredInflightMessages returns queued messages in publish order and
-// tells the order hook their sequence numbers.
+// StoredInflightMessages returns queued messages in the order they were
+// queued. Each is checked against the ACL in force now, for the user of
+// its session: rules may have changed while the broker was down, and a
+// message its session's user may no longer read is discarded (and counted
+// as an ACL refusal), as it would not have been queued under these rules.
 func (h *storeHook) StoredInflightMessages() ([]storage.Message, error) {
 	var ms []storedMessage
 	for _, b := range h.st.values(keyInflight) {
 		var m storedMessage
-		if err := json.Unmarshal(b, &m); err != nil || !h.hasClient(m.Msg.Client) {
+		if err := json.Unmarshal(b, &m); err != nil {
+			continue
+		}
+		user, ok := h.storedUser(m.Msg.Client)
+		if !ok {
+			continue
+		}
+		if m.Msg.FixedHeader.Type == packets.Publish && !h.auth.allowed(user, m.Msg.Client, m.Msg.TopicName, accessRead) {
+			h.auth.aclDenied.Add(1)
+			h.st.put(m.Msg.ID, nil)
 			continue
 		}
 		ms = append(ms, m)
 	}
 	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Seq < ms[j].Seq })
 	out := make([]storage.Message, len(ms))
+	h.mu.Lock()
 	for i, m := range ms {
-		h.order.restore(m.Msg.Client, m.Msg.PacketID, m.Seq)
+		h.seq[inflightKey{m.Msg.Client, m.Msg.PacketID}] = m.Seq
+		h.next = max(h.next, m.Seq)
 		out[i] = m.Msg
 	}
+	h.mu.Unlock()
 	return out, nil
 }
 

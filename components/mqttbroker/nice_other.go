@@ -1,0 +1,7 @@
+//go:build !linux
+
+package mqttbroker
+
+// lowerThreadPriority is a no-op where threads have no priority of their
+// own that a program may lower without privileges.
+func lowerThreadPriority() {}
