@@ -25,6 +25,9 @@ type App struct {
 	Nodes       []*Node       // top-level components
 	Remote      []RemoteRoute // inputs routed from other applications
 	Delayed     []string      // routes with a one-tick delay, "sink <- source"
+	// Rate is the application's own: the defaults set at its top, whose
+	// period is the application's tick in tests (runtime/apptest).
+	Rate Rate
 
 	all     []*Node // every component, parents before children, YAML order
 	top     map[string]*Node

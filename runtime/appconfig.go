@@ -41,6 +41,8 @@ type appFile struct {
 type componentEntry struct {
 	Name        string                 `yaml:"name"`
 	Type        string                 `yaml:"type"`
+	Model       string                 `yaml:"model"`
+	Override    yaml.Node              `yaml:"override"`
 	Description string                 `yaml:"description"`
 	FS          *float64               `yaml:"fs"`
 	Priority    string                 `yaml:"priority"`
@@ -48,6 +50,7 @@ type componentEntry struct {
 	Overrun     *overrunConfig         `yaml:"overrun"`
 	Parameters  yaml.Node              `yaml:"parameters"`
 	Inputs      yaml.Node              `yaml:"inputs"`
+	Outputs     yaml.Node              `yaml:"outputs"`
 	Alarms      map[string]alarmConfig `yaml:"alarms"`
 	Config      yaml.Node              `yaml:"config"`
 	Components  []yaml.Node            `yaml:"components"`
@@ -71,8 +74,10 @@ type alarmConfig struct {
 	Text    string         `yaml:"text"`
 }
 
-// inputRoute is one `inputs:` value: a path, or {route: path, delay: true}.
+// inputRoute is one `inputs:` value: a path, or {route: path, delay: true,
+// ops: [...]}.
 type inputRoute struct {
-	Route string `yaml:"route"`
-	Delay bool   `yaml:"delay"`
+	Route string    `yaml:"route"`
+	Delay bool      `yaml:"delay"`
+	Ops   yaml.Node `yaml:"ops"`
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -94,8 +95,11 @@ func (l *loader) build(e *entry) {
 			l.errs.add(d.pos(e.n), node.Path, "%v", p)
 		}
 	}
-	l.parameters(e)
-	l.alarms(e)
+	if e.inst == nil { // an instance's come with what it exposes (model.go)
+		l.parameters(e)
+		l.alarms(e)
+		l.outputOps(e)
+	}
 }
 
 // fieldError reports a mistake in a component's config at the key or
@@ -126,8 +130,8 @@ func (l *loader) placeField(d *decoder, n *yaml.Node, fe *FieldError) Pos {
 		return d.pos(key)
 	case fe.Offset > 0:
 		if _, interpolated := l.expanded[val]; !interpolated {
-			if line, col, ok := scalarPos(d.src, val, fe.Offset); ok {
-				return Pos{File: d.file, Line: line, Col: col}
+			if line, col, ok := scalarPos(d.srcOf(val), val, fe.Offset); ok {
+				return Pos{File: d.fileOf(val), Line: line, Col: col}
 			}
 		}
 	}
@@ -148,10 +152,7 @@ func (l *loader) parameters(e *entry) {
 			if l.failed[node] {
 				continue // the build did not finish: the parameter may be missing for that
 			}
-			var names []string
-			for _, q := range node.params {
-				names = append(names, q.Info().Name)
-			}
+			names := paramNames(node)
 			hint := suggest(k.Value, names)
 			if hint == "" {
 				hint = fmt.Sprintf(" (%s %s)", node.TypeName, listOrNone(names))
@@ -222,4 +223,20 @@ func (l *loader) alarms(e *entry) {
 			a.info.Text, a.text = c.Text, c.Text
 		}
 	}
+}
+
+// paramNames lists a component's parameters, those an instance exposes
+// included.
+func paramNames(n *Node) []string {
+	var names, exposed []string
+	for _, q := range n.params {
+		names = append(names, q.Info().Name)
+	}
+	for name := range n.aliases {
+		if _, ok := n.byName[name].(AnyParam); ok {
+			exposed = append(exposed, name)
+		}
+	}
+	sort.Strings(exposed)
+	return append(names, exposed...)
 }

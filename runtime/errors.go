@@ -27,13 +27,21 @@ type ConfigError struct {
 	Pos  Pos
 	Path string // the node: a component path and/or a key path, e.g. "Plant.Pump: parameters.K"
 	Msg  string
+	// Instance, for a mistake in a model file, names the model instance
+	// it was found in and where that instance is written, since the
+	// model's line is the same for all of them.
+	Instance string
 }
 
 func (e *ConfigError) Error() string {
-	if e.Path == "" {
-		return fmt.Sprintf("%s: %s", e.Pos, e.Msg)
+	s := fmt.Sprintf("%s: %s", e.Pos, e.Msg)
+	if e.Path != "" {
+		s = fmt.Sprintf("%s: %s: %s", e.Pos, e.Path, e.Msg)
 	}
-	return fmt.Sprintf("%s: %s: %s", e.Pos, e.Path, e.Msg)
+	if e.Instance != "" {
+		s += " (" + e.Instance + ")"
+	}
+	return s
 }
 
 // ConfigErrors is every mistake found in one load, in file order. Loading
@@ -109,6 +117,10 @@ func (c *errs) err() error {
 func suggest(unknown string, known []string) string {
 	return suggestion(closest(unknown, known))
 }
+
+// Suggest is suggest for tools built on the runtime (the YAML test runner),
+// so that they correct a typo the way the loader does.
+func Suggest(unknown string, known []string) string { return suggest(unknown, known) }
 
 // closest returns the known name within two edits of unknown, or "".
 func closest(unknown string, known []string) string {

@@ -55,11 +55,15 @@ func fieldNode(n *yaml.Node, path string) (val, key *yaml.Node, found bool) {
 // scalarPos is the line and column of the character at byte offset off of
 // a scalar's value, found by reading the scalar's text in the file: plain
 // and quoted scalars on one line, escapes of double-quoted ones included.
-// ok is false where the file's text does not map onto the value that way
-// (block and multi-line scalars); the caller then points at the scalar.
+// Literal block scalars (|) map line by line. ok is false where the
+// file's text does not map onto the value that way (folded and multi-line
+// flow scalars); the caller then points at the scalar.
 func scalarPos(src *source, n *yaml.Node, off int) (line, col int, ok bool) {
 	if src == nil || n.Kind != yaml.ScalarNode || off < 0 || off > len(n.Value) {
 		return 0, 0, false
+	}
+	if n.Style == yaml.LiteralStyle {
+		return literalPos(src, n, off)
 	}
 	start := src.lineStart(n.Line)
 	if start < 0 {
@@ -137,11 +141,11 @@ func doubleQuotedOffset(raw []byte, off int) (int, bool) {
 	}
 	i, v := 1, 0
 	for {
+		if i < len(raw) && v == off {
+			return i, true // the closing quote for the end of the value
+		}
 		if i >= len(raw) || raw[i] == '"' {
 			return 0, false
-		}
-		if v == off {
-			return i, true
 		}
 		rawLen, valLen := 0, 0
 		if raw[i] == '\\' {
@@ -197,4 +201,47 @@ func escapeLen(esc []byte) (raw, value int) {
 		return 0, 0
 	}
 	return 1 + hex, n
+}
+
+// literalPos is scalarPos for a literal block scalar: the value's lines
+// are the file's lines after the indicator, each without the block's
+// indentation. Each line of the value up to off is checked against the
+// file, so a block the file does not hold that way (tabs, an indentation
+// indicator, a comment the parser dropped) is not guessed at.
+func literalPos(src *source, n *yaml.Node, off int) (line, col int, ok bool) {
+	lines := strings.Split(n.Value[:off], "\n")
+	indent := -1
+	for i, want := range lines {
+		l := n.Line + 1 + i
+		start := src.lineStart(l)
+		if start < 0 {
+			return 0, 0, false
+		}
+		end := len(src.data)
+		if next := src.lineStart(l + 1); next >= 0 {
+			end = next
+		}
+		text := strings.TrimRight(string(src.data[start:end]), "\r\n")
+		if indent < 0 {
+			indent = len(text) - len(strings.TrimLeft(text, " "))
+			if indent == 0 {
+				return 0, 0, false
+			}
+		}
+		last := i == len(lines)-1
+		switch {
+		case len(text) < indent && strings.TrimSpace(text) == "" && want == "" && !last:
+			continue // an empty line inside the block
+		case len(text) < indent || strings.TrimLeft(text[:indent], " ") != "":
+			return 0, 0, false
+		case last && !strings.HasPrefix(text[indent:], want):
+			return 0, 0, false
+		case !last && text[indent:] != want:
+			return 0, 0, false
+		}
+		if last {
+			return l, indent + utf8.RuneCountInString(want) + 1, true
+		}
+	}
+	return 0, 0, false
 }

@@ -8,7 +8,7 @@ import (
 
 // TestScalarPos places an offset into a scalar's value at its character
 // in the file, for every style that maps onto the value character by
-// character, and declines for the others.
+// character (literal blocks line by line), and declines for the others.
 func TestScalarPos(t *testing.T) {
 	cases := []struct {
 		name, text string
@@ -24,7 +24,12 @@ func TestScalarPos(t *testing.T) {
 		{"inside an escape", "k: \"a\\u00e9b\"\n", 2, 1, 6},
 		{"after CRLF lines", "x: 1\r\ny: 2\r\nk: ab{{x}}\r\n", 2, 3, 6},
 		{"after a NEL break", "x: \"a\"\u0085k: ab{{x}}\n", 2, 2, 6},
-		{"block scalar", "k: |\n  ab{{x}}\n", 2, 0, 0},
+		{"literal block", "k: |\n  ab{{x}}\n", 2, 2, 5},
+		{"literal block, second line", "k: |\n  x\n\n  ab{{x}}\n", 5, 4, 5},
+		{"literal block, more indented line", "k: |\n  x\n    ab{{x}}\n", 6, 3, 7},
+		{"literal block with a comment before", "k: | # c\n  ab{{x}}\n", 2, 2, 5},
+		{"literal block with an indentation indicator", "k: |4\n      ab{{x}}\n", 2, 0, 0},
+		{"folded block", "k: >\n  ab{{x}}\n", 2, 0, 0},
 		{"folded plain", "k: ab\n  {{x}}\n", 3, 0, 0},
 		{"past the end", "k: ab\n", 3, 0, 0},
 	}

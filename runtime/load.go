@@ -53,8 +53,10 @@ func LoadBytes(file string, data []byte, reg *Registry, opts LoadOptions) (*App,
 	if opts.Env == nil {
 		opts.Env = OSEnv
 	}
-	l := &loader{reg: reg, opts: opts, errs: &errs{}, warns: &errs{}, app: newApp(opts)}
+	l := &loader{reg: reg, opts: opts, errs: &errs{}, warns: &errs{}, app: newApp(opts), origin: map[*yaml.Node]*source{}}
 	l.load(file, data)
+	l.annotate(l.errs.list)
+	l.annotate(l.warns.list)
 	l.warn()
 	l.attachSeams()
 	if err := l.errs.err(); err != nil {
@@ -88,10 +90,19 @@ type loader struct {
 	warns *errs
 	app   *App
 
-	entries   []*entry // every component entry, parents first, in file order
-	edges     []*edge
-	including []string // include stack, for cycles
-	budget    readBudget
+	entries []*entry // every component entry, parents first, in file order
+	inOps   map[*Node]inputOps
+	// Models (model.go): each file read once; the files and instances
+	// being read, innermost last; every instance; the file of each node
+	// merged in from another file.
+	models     map[string]*modelDef
+	modelStack []string
+	active     []*instance
+	instances  []*instance
+	origin     map[*yaml.Node]*source
+	edges      []*edge
+	including  []string // include stack, for cycles
+	budget     readBudget
 	// expanded holds the scalars that named a ${...} variable.
 	expanded map[*yaml.Node]expansion
 
@@ -118,11 +129,12 @@ func (l *loader) load(file string, data []byte) {
 		return
 	}
 	l.app.File = file
-	d := &decoder{file: file, src: src, errs: l.errs}
+	d := &decoder{file: file, src: src, errs: l.errs, origin: l.origin}
 	if !l.structure(d, root) {
 		return
 	}
 	l.configure()
+	l.expose()
 	l.addGroupStats()
 	l.resolve()
 	l.schedule()

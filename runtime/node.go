@@ -31,9 +31,14 @@ type Node struct {
 	alarms []*Alarm
 	routes []*route
 	links  []signals.Link // latched before each Process, in declaration order
-	shared signals.Shared // copies of outputs read by other rate groups
-	std    stdSignals
-	member *scheduler.Member
+	// outOps are the operators of outputs (operators.go), run after Process.
+	outOps []opRunner
+	// aliases: members a model instance exposes, by the component that
+	// owns them (model.go).
+	aliases map[string]*Node
+	shared  signals.Shared // copies of outputs read by other rate groups
+	std     stdSignals
+	member  *scheduler.Member
 	// decoupled: outputs do not depend on inputs within a tick (I/O).
 	decoupled bool
 	log       zerolog.Logger

@@ -34,12 +34,16 @@ type edge struct {
 // scope with an unreadable include, the rate groups while some rate is
 // wrong) is not reported: the earlier mistake is.
 func (l *loader) resolve() {
-	for _, e := range l.entries {
-		if l.failed[e.node] {
-			continue // its inputs are unknown: the build failed
-		}
-		for i := range e.inputs {
-			l.route(e, &e.inputs[i])
+	// Model instances last: a route into an input the model routes
+	// already is the instance's mistake, not the model's.
+	for _, instances := range []bool{false, true} {
+		for _, e := range l.entries {
+			if l.failed[e.node] || (e.inst != nil) != instances {
+				continue // its inputs are unknown: the build failed
+			}
+			for i := range e.inputs {
+				l.route(e, &e.inputs[i])
+			}
 		}
 	}
 }
@@ -71,7 +75,19 @@ func (l *loader) route(e *entry, in *inputSpec) {
 		return
 	}
 	r := &route{sink: k.Value, text: in.route.Route, delayed: in.route.Delay, pos: in.pos}
-	node.routes = append(node.routes, r)
+	sink := node // the component whose input it is
+	if owner := node.aliasOwner(k.Value); owner != nil {
+		// An input a model instance exposes: the route is its component's.
+		sink, r.sink = owner, dst.Info().Name
+	}
+	for _, prev := range sink.routes {
+		if prev.sink == r.sink {
+			d.fail(k, "inputs", "%s is routed twice: here and at %s (an input a model exposes is routed either by the instance or inside the model)", dst.Info().Path, prev.pos)
+			return
+		}
+	}
+	sink.routes = append(sink.routes, r)
+	l.inputOps(e, in, sink, dst)
 	if l.nameFailed && !strings.HasPrefix(r.text, ".") {
 		return // without the application's name, absolute and remote routes look alike
 	}
@@ -92,11 +108,11 @@ func (l *loader) route(e *entry, in *inputSpec) {
 		d.fail(v, key, "%s is %s, not a signal; only signals can be routed", r.text, whatIs(f.target))
 		return
 	}
-	if f.owner == node && src == dst {
+	if f.owner == sink && src == dst {
 		d.fail(v, key, "an input cannot be routed from itself")
 		return
 	}
-	l.edges = append(l.edges, &edge{from: f.owner, to: node, r: r, src: src, dst: dst, unsure: f.via != nil})
+	l.edges = append(l.edges, &edge{from: f.owner, to: sink, r: r, src: src, dst: dst, unsure: f.via != nil})
 }
 
 // unsure reports whether a route that was not found may name something
@@ -252,8 +268,10 @@ func (a *App) lookup(from *Node, path string, namesakes map[*Node][]*Node, swap 
 			if len(namesakes[n]) > 0 && f.via == nil {
 				f.via = n
 			}
-		} else if _, isNode := cur.(*Node); !isNode && cur != nil {
+		} else if cn, isNode := cur.(*Node); !isNode && cur != nil {
 			return fail("route %q: %s is not a component", path, walked)
+		} else if owner := cn.aliasOwner(s); isNode && owner != nil {
+			f.owner = owner // a member a model instance exposes
 		}
 		cur = next
 		walked += "." + s

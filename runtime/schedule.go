@@ -62,6 +62,9 @@ func (l *loader) schedule() {
 			deps[e.to] = append(deps[e.to], e)
 		}
 	}
+	for n, ops := range l.inOps {
+		n.links = append(n.links, ops) // after every route of n
+	}
 	for _, k := range order {
 		// Report every loop of the group: each one found is cut at the
 		// route it is reported at, and the group sorted again.

@@ -72,6 +72,7 @@ func (n *Node) Run(t scheduler.Tick) {
 		x.applyForces(signals.Input)
 	}
 	n.comp.Process(t)
+	n.runOutputOps()
 	if x != nil {
 		if x.nforced > 0 {
 			x.applyForces(signals.Output)

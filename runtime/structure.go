@@ -31,13 +31,18 @@ type entry struct {
 	// clash: the name is taken (by a sibling, a member of the parent or
 	// the runtime), so the component is checked but kept out of the tree.
 	clash bool
+	// inst: the entry instantiates a model (model.go).
+	inst *instance
 }
 
 // inputSpec is one `inputs:` entry as written.
 type inputSpec struct {
 	k, v  *yaml.Node
 	route inputRoute
-	pos   Pos // of the routing path
+	pos   Pos      // of the routing path
+	ops   []opSpec // its operators whose form is right
+	// opsBad: some operator's form is wrong, so none is installed.
+	opsBad bool
 }
 
 // structure checks the application's keys and builds the component tree
@@ -73,6 +78,7 @@ func (l *loader) structure(d *decoder, root *yaml.Node) bool {
 	app.View = l.viewConfig(d, root, af.View)
 	def := defaultRate()
 	l.applyRate(d, root, "", &def, af.FS, af.Priority, af.Group, af.Overrun)
+	app.Rate = def
 	if len(af.Components) == 0 {
 		switch at := valueAt(root, "components"); {
 		case at == nil:
@@ -233,7 +239,7 @@ func (l *loader) include(d *decoder, inc, item *yaml.Node, parent *entry, inheri
 	}
 	l.including = append(l.including, d.file)
 	defer func() { l.including = l.including[:len(l.including)-1] }()
-	sub := &decoder{file: file, src: src, errs: l.errs, path: d.path}
+	sub := &decoder{file: file, src: src, errs: l.errs, path: d.path, origin: l.origin}
 	switch root.Kind {
 	case yaml.SequenceNode:
 		var out []*Node
@@ -270,12 +276,13 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *entry, inherit Rate
 		}
 		return parentPath + "." + name
 	}
-	e := &entry{parent: parent, n: n}
 	cd := d.with(d.path)
 	if name := scalarAt(n, "name"); checkName(name) == nil {
 		// Name the component in messages about its own keys too.
 		cd.path = join(name)
+		n = l.overridden(cd.path, n) // inside a model instance
 	}
+	e := &entry{parent: parent, n: n}
 	cd.decode(n, reflect.ValueOf(&e.ce).Elem(), "")
 	ce := &e.ce
 	if n.Kind != yaml.MappingNode {
@@ -328,7 +335,19 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *entry, inherit Rate
 		l.namesakes[prev.node] = append(l.namesakes[prev.node], node)
 	}
 	typ, known := l.reg.Lookup(ce.Type)
+	_, modelKey := mapEntry(n, "model")
 	switch {
+	case modelKey != nil && ce.Model == "":
+		l.fail(node)
+		if !isBad(modelKey) && !isNull(modelKey) {
+			l.errs.add(d.keyPos(n, "model"), joinPath(path, "model"), "empty: give the model's file")
+		} else if isNull(modelKey) {
+			l.errs.add(d.keyPos(n, "model"), joinPath(path, "model"), "empty: give the model's file")
+		}
+	case modelKey != nil:
+		if !l.instantiate(e, cd) {
+			l.fail(node)
+		}
 	case ce.Type == "":
 		l.fail(node)
 		switch {
@@ -337,7 +356,7 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *entry, inherit Rate
 		case valueAt(n, "type") != nil:
 			l.errs.add(d.keyPos(n, "type"), joinPath(path, "type"), "empty: give the component type (see `runtime types`)")
 		case !l.errs.misspelt(n, "type"):
-			l.errs.add(d.pos(n), path, "missing key \"type\": the component type (see `runtime types`)")
+			l.errs.add(d.pos(n), path, "missing key \"type\": the component type (see `runtime types`), or \"model\": a model file")
 		}
 	case !known:
 		l.errs.add(d.keyPos(n, "type"), path, "unknown component type %q%s", ce.Type, suggest(ce.Type, l.reg.Names()))
@@ -349,7 +368,10 @@ func (l *loader) component(d *decoder, n *yaml.Node, parent *entry, inherit Rate
 	l.shapes(e)
 	l.app.all = append(l.app.all, node)
 	l.entries = append(l.entries, e)
-	if len(ce.Components) > 0 {
+	switch {
+	case e.inst != nil:
+		node.Children = l.modelComponents(e, rate)
+	case len(ce.Components) > 0:
 		node.Children = l.components(cd, ce.Components, e, rate, map[string]*entry{})
 	}
 	return e
@@ -421,8 +443,10 @@ func (l *loader) input(e *entry, k, v *yaml.Node) (inputSpec, bool) {
 			return in, false
 		}
 		in.pos = d.keyPos(v, "route") // point at the path, not the braces
+		in.ops, in.opsBad = parseOps(d, &in.route.Ops, "inputs."+k.Value+".ops")
+		in.opsBad = !in.opsBad
 	default:
-		d.fail(v, "inputs."+k.Value, "want a routing path such as %s.Comp.Out, or {route: ..., delay: true}, got %s", l.app.Name, describe(v))
+		d.fail(v, "inputs."+k.Value, "want a routing path such as %s.Comp.Out, or {route: ..., delay: true, ops: [...]}, got %s", l.app.Name, describe(v))
 		return in, false
 	}
 	in.route.Route = strings.TrimSpace(in.route.Route)

@@ -50,6 +50,9 @@ func (a *App) member(path string) (*Node, any, error) {
 	if !ok {
 		return nil, nil, &WriteError{Path: path, Code: NotFound, Msg: fmt.Sprintf("%s has no signal, parameter or alarm named %q", n.Path, rel[i+1:])}
 	}
+	if owner := n.aliasOwner(rel[i+1:]); owner != nil {
+		n = owner // a member a model instance exposes: its component applies the write
+	}
 	return n, m, nil
 }
 

@@ -22,11 +22,30 @@ type decoder struct {
 	src  *source // the file's text, for positions inside scalars
 	errs *errs
 	path string // node path prefix for messages, e.g. "Plant.Pump"
+	// origin holds the nodes that come from another file than this one:
+	// an instance's overrides merged into its model's components.
+	origin map[*yaml.Node]*source
 }
 
 // with returns a decoder for the same file whose messages name path.
 func (d *decoder) with(path string) *decoder {
-	return &decoder{file: d.file, src: d.src, errs: d.errs, path: path}
+	return &decoder{file: d.file, src: d.src, errs: d.errs, path: path, origin: d.origin}
+}
+
+// srcOf returns the text of the file a node comes from.
+func (d *decoder) srcOf(n *yaml.Node) *source {
+	if s := d.origin[n]; s != nil {
+		return s
+	}
+	return d.src
+}
+
+// fileOf returns the name of the file a node comes from.
+func (d *decoder) fileOf(n *yaml.Node) string {
+	if s := d.origin[n]; s != nil {
+		return s.name
+	}
+	return d.file
 }
 
 // nodeUnmarshaler lets a config type decode itself from a node with the
@@ -41,7 +60,7 @@ var (
 	unmarshalerT = reflect.TypeFor[nodeUnmarshaler]()
 )
 
-func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
+func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.fileOf(n), Line: n.Line, Col: n.Column} }
 
 func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
 	d.errs.add(d.pos(n), d.join(key), format, args...)
@@ -68,6 +87,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 	t := v.Type()
 	if t == nodeType {
 		v.Set(reflect.ValueOf(*n)) // a copy keeps a bad mark: it is in the tag
+		if s := d.origin[n]; s != nil {
+			d.origin[v.Addr().Interface().(*yaml.Node)] = s // and its file
+		}
 		return
 	}
 	if isBad(n) {

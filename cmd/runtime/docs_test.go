@@ -14,6 +14,7 @@ import (
 
 	"github.com/metronome-rt/metronome/components/all"
 	"github.com/metronome-rt/metronome/runtime"
+	"github.com/metronome-rt/metronome/runtime/apptest"
 	"github.com/metronome-rt/metronome/scheduler"
 )
 
@@ -144,9 +145,18 @@ var brokenExamples = map[string]string{}
 // one, shown for its syntax); it is only parsed.
 const fragmentMark = "<!-- yaml fragment"
 
+// fileMark, on the line before a ```yaml fence, names the file the block
+// is (<!-- yaml file: models/valve.yaml -->): it is written under that name
+// beside the document's other named blocks, so that an application can use
+// a model file shown before it, and a test file the application. A model
+// file must be used by an application of the same document; a test file is
+// run, and must pass.
+const fileMark = "<!-- yaml file:"
+
 // TestEveryYAMLExampleValidates loads every ```yaml block of the docs and
 // the READMEs: an application as it is, a component entry (or a list of
 // them) inside an application. Loading must succeed without warnings.
+// Model and test files (named with fileMark) are used and run.
 func TestEveryYAMLExampleValidates(t *testing.T) {
 	files, _ := filepath.Glob("../../docs/*.md")
 	readmes, _ := filepath.Glob("../../components/*/README.md")
@@ -154,6 +164,9 @@ func TestEveryYAMLExampleValidates(t *testing.T) {
 	reg := all.Registry()
 	n := 0
 	for _, file := range files {
+		dir := t.TempDir()
+		read := map[string]bool{} // the files the document's applications read
+		models := map[string]string{}
 		for _, ex := range yamlBlocks(t, file) {
 			n++
 			name := filepath.ToSlash(strings.TrimPrefix(file, "../../")) + ":" + strconv.Itoa(ex.line)
@@ -165,15 +178,52 @@ func TestEveryYAMLExampleValidates(t *testing.T) {
 				if ex.fragment {
 					return
 				}
+				path := ""
+				if ex.file != "" {
+					path = filepath.Join(dir, ex.file)
+					if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(path, []byte(ex.text), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				switch top := topKeys(&root); {
+				case top["model"]:
+					if path == "" {
+						t.Fatalf("%s: a model file: name it with %s models/NAME.yaml --> so that an application can use it", name, fileMark)
+					}
+					models[filepath.Clean(path)] = name
+					return
+				case top["app"] && top["tests"]:
+					if path == "" {
+						t.Fatalf("%s: a test file: name it with %s NAME_test.yaml --> so that it runs", name, fileMark)
+					}
+					res := apptest.RunFile(path, apptest.Options{Registry: reg})
+					var out strings.Builder
+					res.Print(&out, false)
+					if res.Failed() || len(res.Tests) == 0 {
+						t.Errorf("%s: the test does not pass:\n%s", name, out.String())
+					}
+					return
+				}
 				app, ok := asApplication(&root, ex.text)
 				if !ok {
 					t.Fatalf("%s: neither an application nor a component entry; mark a deliberate fragment with %s: why -->\n%s", name, fragmentMark, ex.text)
 				}
 				var warnings []string
-				_, err := runtime.LoadBytes(name, []byte(app), reg, runtime.LoadOptions{
+				loadAs := name
+				if path != "" {
+					loadAs = path
+				}
+				_, err := runtime.LoadBytes(loadAs, []byte(app), reg, runtime.LoadOptions{
 					Env:       func(string) (string, bool) { return "example", true },
 					Scheduler: scheduler.Options{Virtual: true},
 					OnWarning: func(w *runtime.ConfigError) { warnings = append(warnings, w.Error()) },
+					ReadFile: func(f string) ([]byte, error) {
+						read[filepath.Clean(f)] = true
+						return os.ReadFile(f)
+					},
 				})
 				if why, known := brokenExamples[name]; known {
 					if err == nil {
@@ -191,6 +241,11 @@ func TestEveryYAMLExampleValidates(t *testing.T) {
 				}
 			})
 		}
+		for path, name := range models {
+			if !read[path] {
+				t.Errorf("%s: no application of the document uses this model file", name)
+			}
+		}
 	}
 	if n < 8 {
 		t.Errorf("found %d YAML examples, want at least 8", n)
@@ -201,6 +256,19 @@ type yamlBlock struct {
 	text     string
 	line     int
 	fragment bool
+	file     string // the name fileMark gives it
+}
+
+// topKeys returns the keys of a document's top mapping.
+func topKeys(root *yaml.Node) map[string]bool {
+	keys := map[string]bool{}
+	if len(root.Content) == 1 && root.Content[0].Kind == yaml.MappingNode {
+		m := root.Content[0]
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			keys[m.Content[i].Value] = true
+		}
+	}
+	return keys
 }
 
 func yamlBlocks(t *testing.T, file string) []yamlBlock {
@@ -218,6 +286,9 @@ func yamlBlocks(t *testing.T, file string) []yamlBlock {
 		switch {
 		case cur == nil && strings.TrimSpace(l) == "```yaml":
 			cur = &yamlBlock{line: line + 1, fragment: strings.HasPrefix(strings.TrimSpace(prev), fragmentMark)}
+			if f, ok := strings.CutPrefix(strings.TrimSpace(prev), fileMark); ok {
+				cur.file = strings.TrimSpace(strings.TrimSuffix(f, "-->"))
+			}
 		case cur != nil && strings.TrimSpace(l) == "```":
 			out = append(out, *cur)
 			cur = nil

@@ -2,6 +2,7 @@
 //
 //	runtime run [flags] APP.yaml  run until SIGINT/SIGTERM
 //	runtime validate APP.yaml...  check applications without running them
+//	runtime test FILE_test.yaml...  run application tests written in YAML
 //	runtime types [--json]        list the component types
 //	runtime types --markdown      rewrite the generated component docs
 //	runtime bench timer|broker|client  measure this machine
@@ -21,6 +22,7 @@ Commands:
   run [flags] APP.yaml   run an application until SIGINT or SIGTERM (flags: --log-format,
                          --log-level, --stop-timeout, --memory-limit, --lock-dir, --http)
   validate APP.yaml...   check applications; print every error and warning as file:line:col: message
+  test FILE_test.yaml... run application tests (YAML) on a virtual clock, with no network
   types [--json] [TYPE]  list the component types with their config keys, signals, parameters and alarms
   types --markdown       rewrite docs/components.md and the config tables of the component READMEs
   bench timer|broker|client
@@ -58,6 +60,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runApp(rest, stdout, stderr)
 	case "validate":
 		return validate(rest, stdout, stderr)
+	case "test":
+		return testApps(rest, stdout, stderr)
 	case "types":
 		return types(rest, stdout, stderr)
 	case "bench":

@@ -50,8 +50,12 @@ func validate(args []string, stdout, stderr io.Writer) int {
 // warningText is a warning as validate prints it: like an error, with
 // "warning:" after the position.
 func warningText(w *runtime.ConfigError) string {
-	if w.Path == "" {
-		return fmt.Sprintf("%s: warning: %s", w.Pos, w.Msg)
+	in := ""
+	if w.Instance != "" {
+		in = " (" + w.Instance + ")"
 	}
-	return fmt.Sprintf("%s: warning: %s: %s", w.Pos, w.Path, w.Msg)
+	if w.Path == "" {
+		return fmt.Sprintf("%s: warning: %s%s", w.Pos, w.Msg, in)
+	}
+	return fmt.Sprintf("%s: warning: %s: %s%s", w.Pos, w.Path, w.Msg, in)
 }

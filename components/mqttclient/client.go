@@ -79,6 +79,10 @@ type client struct {
 
 	started bool
 	buf     []byte
+	// sim, in an application test, takes what would go to the broker
+	// (simulate.go).
+	sim   func(runtime.Message)
+	simUp bool
 }
 
 func build(b *runtime.Builder, cfg *Config) (runtime.Component, error) {
@@ -129,6 +133,9 @@ func build(b *runtime.Builder, cfg *Config) (runtime.Component, error) {
 
 // Process exchanges values with the I/O side; it never blocks on it.
 func (c *client) Process(t runtime.Tick) {
+	if c.sim != nil && !c.simUp {
+		c.simConnect()
+	}
 	io := c.io
 	conn := io.connected.Load()
 	epoch := io.epoch.Load()
@@ -188,6 +195,11 @@ func setCount(s *signals.Signal[uint64], v uint64) {
 // push hands one message to the sender. QoS 0 messages are not kept while
 // the broker is away; a full hand-off buffer drops and counts.
 func (c *client) push(topic string, p []byte, qos byte, retain, latest, conn bool) bool {
+	if c.sim != nil {
+		c.sim(runtime.Message{Topic: topic, Payload: p, QoS: qos, Retain: retain})
+		c.io.out.Add(1)
+		return true
+	}
 	if qos == 0 && !conn {
 		c.io.dropped.Add(1)
 		return false

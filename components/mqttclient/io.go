@@ -409,28 +409,41 @@ func (io *ioSide) onConnectError(err error) { io.noteErr("connect", err) }
 // on whatever the application does.
 func (io *ioSide) onPublish(pr paho.PublishReceived) (bool, error) {
 	p := pr.Packet
+	io.receive(p.Topic, p.Payload, p.Retain)
+	return true, nil
+}
+
+// receive takes one message, from the broker or from a test (Deliver); it
+// reports whether a device or a subscription matched its topic.
+func (io *ioSide) receive(topic string, p []byte, retained bool) bool {
 	io.in.Add(1)
+	matched := false
 	for _, d := range io.devs {
-		if d.topic == p.Topic && !d.receive(p.Payload) {
+		if d.topic != topic {
+			continue
+		}
+		matched = true
+		if !d.receive(p) {
 			io.decodeErrs.Add(1)
-			io.warnDecode(p.Topic, len(p.Payload), fmt.Errorf("availability of %s: want %q or %q, got %s", d.name, d.onText, d.offText, payload.Quote(string(p.Payload))))
+			io.warnDecode(topic, len(p), fmt.Errorf("availability of %s: want %q or %q, got %s", d.name, d.onText, d.offText, payload.Quote(string(p))))
 		}
 	}
 	for _, s := range io.subs {
-		if !match(s.filter, p.Topic) {
+		if !match(s.filter, topic) {
 			continue
 		}
-		m := &rxMsg{topic: p.Topic, vals: make([]signals.Value, len(s.outs)), bad: make([]bool, len(s.outs)), retained: p.Retain}
+		matched = true
+		m := &rxMsg{topic: topic, vals: make([]signals.Value, len(s.outs)), bad: make([]bool, len(s.outs)), retained: retained}
 		var err error
-		if m.meta, err = s.codec.Decode(p.Payload, m.vals, m.bad); err != nil {
+		if m.meta, err = s.codec.Decode(p, m.vals, m.bad); err != nil {
 			io.decodeErrs.Add(1)
-			io.warnDecode(p.Topic, len(p.Payload), err)
+			io.warnDecode(topic, len(p), err)
 		}
 		s.nCount.Add(1)
-		s.nBytes.Add(uint64(len(p.Payload)))
+		s.nBytes.Add(uint64(len(p)))
 		s.box.Put(m)
 	}
-	return true, nil
+	return matched
 }
 
 // warnDecode logs a payload that did not decode, sampled: the error quotes
