@@ -110,6 +110,12 @@ func (io *ioSide) received() uint64 {
 	return io.conn.Stats().Received
 }
 
+// isRefused reports whether the broker refused a publication.
+func isRefused(err error) bool {
+	var r *mqttconn.RefusedError
+	return errors.As(err, &r)
+}
+
 // stableID derives a client ID from the host name and the component path,
 // so that an empty client_id names the same session on every start.
 func stableID(path string) string {
@@ -396,7 +402,6 @@ func (io *ioSide) send(ctx context.Context) {
 		}
 		start := time.Now()
 		err := io.conn.Publish(context.Background(), m.Topic, m.Payload, m.QoS, m.Retain)
-		var refused *mqttconn.RefusedError
 		switch {
 		case err == nil:
 			if m.QoS > 0 {
@@ -408,7 +413,7 @@ func (io *ioSide) send(ctx context.Context) {
 			if err := io.store.Pop(); err != nil {
 				io.noteErr("queue", err)
 			}
-		case errors.As(err, &refused):
+		case isRefused(err):
 			// Sending it again would be refused again.
 			drop(m, err)
 		case ctx.Err() != nil:

@@ -24,7 +24,7 @@ type conn5 struct {
 	cancel context.CancelFunc
 	// attempt is the socket of the latest connection attempt, read when
 	// the attempt fails to tell why.
-	attempt atomic.Pointer[sniffConn]
+	attempt atomic.Pointer[sniff]
 	// why is what the broker or the library said last about a connection
 	// that is going down, for the error OnDown gets.
 	whyMu sync.Mutex
@@ -181,9 +181,9 @@ func (c *conn5) dial(ctx context.Context, _ autopaho.ClientConfig, u *url.URL) (
 		c.attempt.Store(nil)
 		return nil, err
 	}
-	sc := &sniffConn{Conn: raw}
-	c.attempt.Store(sc)
-	return sc, nil
+	s := &sniff{}
+	c.attempt.Store(s)
+	return sniffed(raw, s), nil
 }
 
 func (c *conn5) subscribeAll(ctx context.Context, cm *autopaho.ConnectionManager, gen uint64, present bool) {

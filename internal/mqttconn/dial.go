@@ -120,24 +120,55 @@ func (c *wsConn) SetDeadline(t time.Time) error {
 	return errors.Join(c.ws.SetReadDeadline(t), c.ws.SetWriteDeadline(t))
 }
 
-// sniffConn keeps the first bytes the broker sent, so that a failed
-// connection attempt can tell a refusal paho.golang cannot read.
-type sniffConn struct {
-	net.Conn
+// sniff keeps the first bytes the broker sent on one connection, so that
+// a failed connection attempt can tell a refusal paho.golang cannot read.
+type sniff struct {
 	full  atomic.Bool // first is complete: reads no longer look
 	mu    sync.Mutex
 	first [4]byte
 	n     int
 }
 
+func (s *sniff) note(p []byte) {
+	if len(p) == 0 || s.full.Load() {
+		return
+	}
+	s.mu.Lock()
+	s.n += copy(s.first[s.n:], p)
+	s.full.Store(s.n == len(s.first))
+	s.mu.Unlock()
+}
+
+// sniffed wraps a connection's reads with s. A TCP connection stays a
+// *net.TCPConn underneath, embedded, so that its writes keep going out as
+// one writev per packet (net.Buffers): paho.golang writes a PUBLISH as
+// four buffers, and a plain wrapper would cost four system calls.
+func sniffed(nc net.Conn, s *sniff) net.Conn {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		return &sniffTCP{TCPConn: tc, s: s}
+	}
+	return &sniffConn{Conn: nc, s: s}
+}
+
+type sniffTCP struct {
+	*net.TCPConn
+	s *sniff
+}
+
+func (c *sniffTCP) Read(p []byte) (int, error) {
+	n, err := c.TCPConn.Read(p)
+	c.s.note(p[:n])
+	return n, err
+}
+
+type sniffConn struct {
+	net.Conn
+	s *sniff
+}
+
 func (c *sniffConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && !c.full.Load() {
-		c.mu.Lock()
-		c.n += copy(c.first[c.n:], p[:n])
-		c.full.Store(c.n == len(c.first))
-		c.mu.Unlock()
-	}
+	c.s.note(p[:n])
 	return n, err
 }
 
@@ -148,7 +179,7 @@ const (
 	closedSilently // nothing at all before the connection closed
 )
 
-func (c *sniffConn) verdict() int {
+func (c *sniff) verdict() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
