@@ -56,7 +56,12 @@ func checkSequence(t *testing.T, got []string, n int) {
 
 // TestBrokerOutageAt1kHz stops the broker for several seconds while the
 // client publishes a QoS 1 sequence at 1 kHz, then restarts it.
-func TestBrokerOutageAt1kHz(t *testing.T) {
+func TestBrokerOutageAt1kHz(t *testing.T) { testBrokerOutage(t, "5") }
+
+// TestBrokerOutageAt1kHz311 is TestBrokerOutageAt1kHz over MQTT 3.1.1.
+func TestBrokerOutageAt1kHz311(t *testing.T) { testBrokerOutage(t, "3.1.1") }
+
+func testBrokerOutage(t *testing.T, protocol string) {
 	if testing.Short() {
 		t.Skip("runs for about 8 s")
 	}
@@ -64,6 +69,7 @@ func TestBrokerOutageAt1kHz(t *testing.T) {
 	h := runtimetest.New(t, mqttclient.Type, fmt.Sprintf(`fs: 1000
 config:
   servers: [%s]
+  protocol: %s
   retry_min: 100ms
   retry_max: 500ms
   signal_timeout: 500ms
@@ -71,7 +77,7 @@ config:
     - {name: Seq, topic: outage/seq, type: int, qos: 1, on_connect: false}
   subscribe:
     - {name: Back, topic: outage/back, type: int}
-`, b.url()))
+`, b.url(), protocol))
 	connect(t, h)
 	const upMs, downMs, afterMs = 1000, 3000, 1000
 	n := upMs + downMs + afterMs
