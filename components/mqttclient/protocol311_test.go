@@ -237,7 +237,11 @@ config:
 	// After the restart the queue drains faster than the subscriber's
 	// ticks take values: each tick sees the newest, and SeqCount counts
 	// them all (QoS 1: a message cut off by the restart may come twice).
-	if !sub.StepUntil(func() bool { take(); c, _ := sub.Get("SeqCount").Uint(); return c >= total && seen[len(seen)-1] == total }, 60*time.Second) {
+	if !sub.StepUntil(func() bool {
+		take()
+		c, _ := sub.Get("SeqCount").Uint()
+		return c >= total && seen[len(seen)-1] == total
+	}, 60*time.Second) {
 		t.Fatalf("after the restart: SeqCount %v, seen up to %v", sub.Get("SeqCount"), seen[max(0, len(seen)-3):])
 	}
 	for i := 1; i < len(seen); i++ {
