@@ -20,7 +20,7 @@ type Config struct {
 	// mqtts://host:8883 (TLS; also ssl:// or tls://), ws://host/path and
 	// wss://host/path (MQTT over WebSocket, subprotocol mqtt). A URL without
 	// a port gets its scheme's default (1883, 8883, 80, 443); a port must be
-	// 1 to 65535. user:password@ in a URL is not used: see username.
+	// 1 to 65535.
 	// MQTT 5 starts every round with the first server; MQTT 3.1.1 starts
 	// with the one after the server whose connection was lost, so a cluster
 	// node that just died is tried last.
@@ -72,7 +72,7 @@ type Config struct {
 	// CleanStart discards any session the broker holds for ClientID on the
 	// first connection of this run; later connections resume the session
 	// for SessionExpiry (MQTT 5). MQTT 3.1.1 has no session expiry: there
-	// CleanStart is the Clean Session flag of every connection, and false
+	// this is the Clean Session flag of every connection, and false
 	// makes a persistent session, which the broker keeps (with the
 	// subscriptions and the QoS 1/2 messages for them) until a clean
 	// connection.
@@ -148,7 +148,8 @@ type StatusConfig struct {
 	// Offline is the will payload the broker publishes when the connection
 	// is lost, and what the client publishes when it stops.
 	Offline string `yaml:"offline"`
-	// QoS of the status messages.
+	// QoS of the status messages: 0, 1 or 2. The birth message's
+	// acknowledgement gives RoundTrip its first figure.
 	QoS int `yaml:"qos"`
 }
 
@@ -157,9 +158,12 @@ type QueueConfig struct {
 	// Limit is the most outgoing messages held while the broker is away;
 	// further messages are dropped and counted in Dropped.
 	Limit int `yaml:"limit"`
-	// Dir keeps the queue in a log file in this directory, so messages
-	// accepted before a crash or kill are sent after the restart, in order.
-	// Empty: memory only.
+	// Dir keeps the queue in an append-only log file in this directory,
+	// so messages accepted before a crash or kill are sent after the
+	// restart, in order (a torn last record is cut off; the log is
+	// compacted when it empties or grows beyond 4 MiB plus twice its live
+	// size). One process per log: a second runtime with the same client_id
+	// and dir fails to start. Empty: memory only.
 	Dir string `yaml:"dir"`
 	// Sync flushes the log to the device after every write, to survive a
 	// power loss as well as a process kill; costs a disk flush per message.
@@ -184,15 +188,24 @@ type Payload struct {
 	// {true: "ON", false: "OFF"}; other values use plain formatting.
 	ValueMap map[string]string `yaml:"value_map"`
 	// TimeField, for json topics, is where the payload carries the time its
-	// value was produced: a dotted path read on subscribe (Unix seconds,
-	// milliseconds, microseconds or nanoseconds, or RFC 3339 text), so a
-	// value from another system keeps its own time stamp; a key written
-	// (Unix milliseconds) into the object on publish.
+	// value was produced, so a value from another system keeps its own time
+	// stamp. On subscribe a dotted path, read as Unix seconds,
+	// milliseconds, microseconds or nanoseconds (told apart by size: below
+	// 1e11 seconds, below 1e14 ms, below 1e17 µs) or RFC 3339 text (without
+	// an offset: local time, as Tasmota sends it); a payload without it, or
+	// with one that does not parse, is bad input, and max_age counts from
+	// it. On publish a plain key, written as Unix milliseconds (a single
+	// value is then {"value": v, ...}).
 	TimeField string `yaml:"time_field"`
 	// QualityField, for json topics, is where the payload carries the
-	// value's quality ("good", "last known", "stale", "comm lost", ...; or
-	// true/false): read on subscribe, so a value keeps the quality its
-	// source gave it; written into the object on publish.
+	// value's quality: on subscribe a dotted path read as a quality's name
+	// ("good", "last known", "stale", "comm lost", "bad input", "initial";
+	// case, _ and spaces between words do not matter) or true/false (good
+	// or bad input), so a value keeps the quality its source gave it (the
+	// worse of that and its own); a payload without it is bad input, and a
+	// null value with a quality that is not usable keeps the previous
+	// value with that quality. On publish a plain key written into the
+	// object.
 	QualityField string `yaml:"quality_field"`
 }
 
@@ -240,9 +253,13 @@ type PublishTopic struct {
 	// carry the quality: a {{quality}} placeholder or quality_field).
 	WhenNotGood string `yaml:"when_not_good"`
 	// Device names the device (in devices:) this topic commands: when it
-	// comes back online the topic publishes its current value again.
+	// comes back online (and its republish is on) the topic publishes its
+	// current value again, so a device that restarted gets its commands
+	// back.
 	Device string `yaml:"device"`
-	// QoS 0, 1 or 2. QoS 0 messages are not kept while the broker is away.
+	// QoS 0, 1 or 2. QoS 1 and 2 messages wait in the queue, in order,
+	// until the broker acknowledges them; QoS 0 messages are not kept while
+	// the broker is away (dropped and counted in Dropped).
 	QoS int `yaml:"qos"`
 	// Retain asks the broker to keep the last message for new subscribers.
 	Retain bool `yaml:"retain"`
@@ -262,7 +279,8 @@ type PublishTopic struct {
 	// triggers wait this long and then publish the value of that moment.
 	MinInterval time.Duration `yaml:"min_interval"`
 	// Keep is what the queue keeps while the broker is away: all (every
-	// message, in order) or latest (only the newest value, for states).
+	// message, in order; the default) or latest (only the newest value of
+	// this topic, for states).
 	Keep string `yaml:"keep"`
 }
 
@@ -284,10 +302,15 @@ type SubscribeTopic struct {
 	// for this long; "0s" never.
 	MaxAge time.Duration `yaml:"max_age"`
 	// Device names the device (in devices:) that publishes this topic:
-	// while it is offline the signals are comm lost.
+	// while it is offline the signals are comm lost (their values kept);
+	// when it is online again they are last known until it sends a new
+	// value.
 	Device string `yaml:"device"`
-	// Alarm declares the alarm <Name>Quality, raised while the topic's
-	// value is not usable (initial, stale, comm lost or bad input).
+	// Alarm declares the alarm <Name>Quality, raised once the topic's
+	// value has been unusable (initial, stale, comm lost or bad input) for
+	// the alarm's delay; its text names the quality (`Temp (plant/temp):
+	// comm lost`), and it clears as soon as the value is usable. {} takes
+	// the defaults.
 	Alarm *QualityAlarm `yaml:"alarm"`
 }
 
@@ -308,8 +331,10 @@ type Device struct {
 	// Name of the device; topics name it in `device:`, and it gives the
 	// output <Name>Online.
 	Name string `yaml:"name"`
-	// Availability is the topic on which the device says whether it is
-	// online, usually its retained will.
+	// Availability is the topic (no wildcards; required) on which the
+	// device says whether it is online, usually its retained will. A
+	// payload that is neither online nor offline counts in DecodeErrors
+	// and changes nothing.
 	Availability string `yaml:"availability"`
 	// Field, when the availability payload is JSON, is the dotted path to
 	// the state in it (zigbee2mqtt: state).
@@ -328,7 +353,8 @@ type Device struct {
 // Publisher is a dynamic publish block (CDP Publisher).
 type Publisher struct {
 	// Name prefixes its signals: <Name>Topic, <Name>Payload and
-	// <Name>Trigger inputs, <Name>Count output.
+	// <Name>Trigger inputs, <Name>Count output. A topic that is empty or
+	// holds wildcards is not published; it counts in Dropped.
 	Name string `yaml:"name"`
 	// QoS of its messages.
 	QoS int `yaml:"qos"`
