@@ -223,10 +223,11 @@ func TestSIGKILLWithQueueOnDisk(t *testing.T) {
 }
 
 // overlapConfig subscribes overlapping filters on one connection.
-func overlapConfig(url string) string {
+func overlapConfig(url, protocol string) string {
 	return fmt.Sprintf(`fs: 100
 config:
   servers: [%s]
+  protocol: %s
   publish:
     - {name: P1, topic: ov/b/c, type: int, qos: 1}
     - {name: P2, topic: ov/x/c, type: int, qos: 1}
@@ -237,11 +238,11 @@ config:
     - {name: Exact, topic: ov/b/c, type: int, qos: 1}
     - {name: BPlus, topic: ov/b/+, type: int}
     - {name: Same, topic: ov/b/c, type: int}
-`, url)
+`, url, protocol)
 }
 
-func testOverlap(t *testing.T, url string) {
-	h := runtimetest.New(t, mqttclient.Type, overlapConfig(url))
+func testOverlap(t *testing.T, url, protocol string) {
+	h := runtimetest.New(t, mqttclient.Type, overlapConfig(url, protocol))
 	connect(t, h)
 	time.Sleep(200 * time.Millisecond) // let the subscription settle
 	h.Set("P1", 1)
@@ -261,8 +262,10 @@ func testOverlap(t *testing.T, url string) {
 }
 
 func TestOverlappingWildcardsNoDuplicates(t *testing.T) {
-	t.Run("mochi", func(t *testing.T) { testOverlap(t, startBroker(t, "127.0.0.1:0").url()) })
-	t.Run("mosquitto", func(t *testing.T) { testOverlap(t, "mqtt://"+mqtttest.Mosquitto(t, "")) })
+	for _, p := range []string{"5", "3.1.1"} {
+		t.Run("mochi/"+p, func(t *testing.T) { testOverlap(t, startBroker(t, "127.0.0.1:0").url(), p) })
+		t.Run("mosquitto/"+p, func(t *testing.T) { testOverlap(t, "mqtt://"+mqtttest.Mosquitto(t, ""), p) })
+	}
 }
 
 // TestRoundTripMosquitto publishes every type and format to Debian's

@@ -237,8 +237,10 @@ func (c *client) Stop(ctx context.Context) error {
 			io.noteErr("offline status", err)
 		}
 	}
-	io.cancel()
+	// The connection first, with a DISCONNECT so that the broker discards
+	// the will; then the sender, whose publication in flight has ended.
 	err := io.conn.Stop(ctx)
+	io.cancel()
 	select {
 	case <-io.done:
 	case <-ctx.Done():
@@ -330,14 +332,17 @@ func (io *ioSide) deviceHandler(d *device) mqttconn.Handler {
 func (io *ioSide) subHandler(s *subTopic) mqttconn.Handler {
 	return func(p *mqttconn.Message) {
 		m := &rxMsg{topic: p.Topic, vals: make([]signals.Value, len(s.outs)), bad: make([]bool, len(s.outs)), retained: p.Retained}
-		var err error
-		if m.meta, err = s.codec.Decode(p.Payload, m.vals, m.bad); err != nil {
+		meta, err := s.codec.Decode(p.Payload, m.vals, m.bad)
+		m.meta = meta
+		s.nCount.Add(1)
+		s.nBytes.Add(uint64(len(p.Payload)))
+		// In the box before it is counted as a decode error: a tick that
+		// sees the count finds the message too.
+		s.box.Put(m)
+		if err != nil {
 			io.decodeErrs.Add(1)
 			io.warnDecode(p.Topic, len(p.Payload), err)
 		}
-		s.nCount.Add(1)
-		s.nBytes.Add(uint64(len(p.Payload)))
-		s.box.Put(m)
 	}
 }
 

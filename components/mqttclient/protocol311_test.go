@@ -2,16 +2,11 @@ package mqttclient_test
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/metronome-rt/metronome/components/mqttclient"
 	"github.com/metronome-rt/metronome/internal/mqtttest"
@@ -92,28 +87,11 @@ config:
 func TestRefusedPublishIsDropped(t *testing.T) {
 	for _, protocol := range []string{"5", "3.1.1"} {
 		t.Run(protocol, func(t *testing.T) {
-			srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			err := srv.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{
+			got := make(chan string, 16)
+			_, addr := startLedgerBroker(t, &auth.Ledger{
 				Auth: auth.AuthRules{{Allow: true}},
 				ACL:  auth.ACLRules{{Filters: auth.Filters{"acl/denied": auth.Deny}}},
-			}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tcp := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
-			if err := srv.AddListener(tcp); err != nil {
-				t.Fatal(err)
-			}
-			got := make(chan string, 16)
-			if err := srv.Subscribe("acl/#", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-				got <- pk.TopicName + "=" + string(pk.Payload)
-			}); err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Serve(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { srv.Close() })
+			}, func(topic string, payload []byte) { got <- topic + "=" + string(payload) })
 			h := runtimetest.New(t, mqttclient.Type, fmt.Sprintf(`fs: 100
 config:
   servers: [mqtt://%s]
@@ -123,7 +101,7 @@ config:
   publish:
     - {name: A, topic: acl/ok, type: int, qos: 1, on_connect: false}
     - {name: D, topic: acl/denied, type: int, qos: 1, on_connect: false}
-`, tcp.Address(), protocol))
+`, addr, protocol))
 			connect(t, h)
 			h.Set("A", 1)
 			h.Step(1)
