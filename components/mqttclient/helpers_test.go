@@ -150,14 +150,14 @@ func startAuthBroker(t testing.TB, user, pass string) string {
 	_, addr := startLedgerBroker(t, &auth.Ledger{
 		Auth: auth.AuthRules{{Username: auth.RString(user), Password: auth.RString(pass), Allow: true}},
 		ACL:  auth.ACLRules{{Filters: auth.Filters{"#": auth.ReadWrite}}},
-	}, nil)
+	}, "", nil)
 	return addr
 }
 
 // startLedgerBroker starts a mochi broker with an inline client that
 // admits and authorises by ledger; inline, when given, is subscribed to
-// "#" before the broker serves.
-func startLedgerBroker(t testing.TB, ledger *auth.Ledger, inline func(topic string, payload []byte)) (*mqtt.Server, string) {
+// filter before the broker serves.
+func startLedgerBroker(t testing.TB, ledger *auth.Ledger, filter string, inline func(topic string, payload []byte)) (*mqtt.Server, string) {
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := srv.AddHook(new(auth.Hook), &auth.Options{Ledger: ledger}); err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func startLedgerBroker(t testing.TB, ledger *auth.Ledger, inline func(topic stri
 		t.Fatal(err)
 	}
 	if inline != nil {
-		if err := srv.Subscribe("#", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		if err := srv.Subscribe(filter, 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 			inline(pk.TopicName, pk.Payload)
 		}); err != nil {
 			t.Fatal(err)

@@ -91,7 +91,7 @@ func TestRefusedPublishIsDropped(t *testing.T) {
 			_, addr := startLedgerBroker(t, &auth.Ledger{
 				Auth: auth.AuthRules{{Allow: true}},
 				ACL:  auth.ACLRules{{Filters: auth.Filters{"acl/denied": auth.Deny}}},
-			}, func(topic string, payload []byte) { got <- topic + "=" + string(payload) })
+			}, "acl/#", func(topic string, payload []byte) { got <- topic + "=" + string(payload) })
 			h := runtimetest.New(t, mqttclient.Type, fmt.Sprintf(`fs: 100
 config:
   servers: [mqtt://%s]
