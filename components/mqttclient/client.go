@@ -19,6 +19,7 @@ import (
 
 	"github.com/metronome-rt/metronome/components/mqttclient/payload"
 	"github.com/metronome-rt/metronome/components/mqttclient/queue"
+	"github.com/metronome-rt/metronome/internal/mqttconn"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
@@ -170,7 +171,7 @@ func (c *client) Process(t runtime.Tick) {
 	for _, s := range c.subs {
 		overwritten += s.box.Overwritten()
 	}
-	setCount(c.msgsIn, io.in.Load())
+	setCount(c.msgsIn, io.received())
 	setCount(c.msgsOut, io.out.Load())
 	setCount(c.decodeErrs, io.decodeErrs.Load())
 	setCount(c.dropped, io.dropped.Load()+overwritten)
@@ -660,7 +661,7 @@ func (d *dynPub) process(c *client, conn bool) bool {
 		return false
 	}
 	topic := d.topicIn.Get()
-	if validTopic(topic) != nil {
+	if mqttconn.ValidTopic(topic) != nil {
 		c.io.dropped.Add(1) // no usable topic: counted, never sent
 		return false
 	}

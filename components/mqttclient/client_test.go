@@ -306,13 +306,19 @@ config:
 	_ = b
 }
 
-func TestStatusTopic(t *testing.T) {
+func TestStatusTopic(t *testing.T) { testStatusTopic(t, "5") }
+
+// TestStatusTopic311: the birth and the will over MQTT 3.1.1.
+func TestStatusTopic311(t *testing.T) { testStatusTopic(t, "3.1.1") }
+
+func testStatusTopic(t *testing.T, protocol string) {
 	b := startBroker(t, "127.0.0.1:0")
 	h := runtimetest.New(t, mqttclient.Type, fmt.Sprintf(`fs: 100
 config:
   servers: [%s]
+  protocol: %s
   status: {topic: dev/status, online: up, offline: down}
-`, b.url()))
+`, b.url(), protocol))
 	connect(t, h)
 	if !waitFor(wait, func() bool { return len(b.on("dev/status")) == 1 }) {
 		t.Fatal("no birth message")

@@ -4,22 +4,37 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/metronome-rt/metronome/components/mqttclient/payload"
+	"github.com/metronome-rt/metronome/internal/mqttconn"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
 
 // Config is the `config:` block of an MQTTClient component.
 type Config struct {
-	// Servers are the broker URLs, tried in order on every connection
-	// attempt: mqtt://host:1883, mqtts://host:8883, ws://host/path,
-	// wss://host/path. A URL without a port gets the scheme's default.
+	// Servers are the broker URLs, tried one after the other in each round
+	// of connection attempts: mqtt://host:1883 (also written tcp://),
+	// mqtts://host:8883 (TLS; also ssl:// or tls://), ws://host/path and
+	// wss://host/path (MQTT over WebSocket, subprotocol mqtt). A URL without
+	// a port gets its scheme's default (1883, 8883, 80, 443); a port must be
+	// 1 to 65535.
+	// MQTT 5 starts every round with the first server; MQTT 3.1.1 starts
+	// with the one after the server whose connection was lost, so a cluster
+	// node that just died is tried last.
 	Servers []string `yaml:"servers"`
+	// Protocol is the MQTT version spoken: 5 (the default, on paho.golang's
+	// autopaho) or 3.1.1 (on eclipse/paho.mqtt.golang), for brokers that
+	// speak only 3.1.1: NATS, RabbitMQ before 3.13, Azure IoT Hub. A broker
+	// that refuses MQTT 5 is reported as "broker does not speak MQTT 5: set
+	// protocol: 3.1.1". 3.1.1 has no session expiry (see clean_start), no
+	// receive_maximum, no reason codes (a broker refuses a message by
+	// closing the connection, or drops it silently) and no topic aliases;
+	// the queue, triggers, quality rules, status, subscriptions, TLS and
+	// WebSocket work the same on both.
+	Protocol string `yaml:"protocol"`
 	// ClientID identifies the session at the broker. Empty: derived from the
 	// host name and the component's path, so it is the same on every start
 	// of this component on this machine (CDP ClientID).
@@ -30,28 +45,43 @@ type Config struct {
 	// text in a file under version control; or use PasswordFile.
 	Password string `yaml:"password" secret:"true"`
 	// PasswordFile is a file whose content (trailing newline removed) is the
-	// password, for example a mounted secret. Read at start.
+	// password, for example a mounted secret. Read at start: a missing or
+	// unreadable file fails the start, as a configuration mistake, rather
+	// than connecting without a password. Not together with password.
 	PasswordFile string `yaml:"password_file"`
-	// KeepAlive is the MQTT keep-alive interval (CDP KeepAlive); the broker
-	// drops the connection after 1.5 times this without traffic.
+	// KeepAlive is the MQTT keep-alive interval (CDP KeepAlive), 1s to
+	// 65535s; the broker drops the connection after 1.5 times this without
+	// traffic, and the client notices a silent broker as soon.
 	KeepAlive time.Duration `yaml:"keep_alive"`
-	// ConnectTimeout bounds one connection attempt.
+	// ConnectTimeout bounds one connection attempt to one server, from the
+	// dial to the broker's CONNACK.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// RetryMin is the wait before the second connection attempt; each
-	// further failure doubles it up to RetryMax, with random jitter of up to
-	// half the wait so that many clients do not reconnect in step (CDP Retry).
+	// RetryMin is the wait before the second connection attempt (the first
+	// after a drop is immediate); each further failure doubles it up to
+	// RetryMax. Each wait is drawn at random between half and all of that
+	// (50% jitter), so that many clients restarted together do not
+	// reconnect in step (CDP Retry). A connection that drops within 10 s of
+	// being made counts as a failure too, so a broker that accepts and then
+	// kicks the client (a twin with the same client ID) causes no reconnect
+	// storm.
 	RetryMin time.Duration `yaml:"retry_min"`
 	// RetryMax caps the wait between connection attempts.
 	RetryMax time.Duration `yaml:"retry_max"`
 	// TLS sets certificates for mqtts:// and wss:// servers.
 	TLS TLSConfig `yaml:"tls"`
 	// CleanStart discards any session the broker holds for ClientID on the
-	// first connection of this run.
+	// first connection of this run; later connections resume the session
+	// for SessionExpiry (MQTT 5). MQTT 3.1.1 has no session expiry: there
+	// this is the Clean Session flag of every connection, and false
+	// makes a persistent session, which the broker keeps (with the
+	// subscriptions and the QoS 1/2 messages for them) until a clean
+	// connection.
 	CleanStart bool `yaml:"clean_start"`
-	// SessionExpiry is how long the broker keeps the session (subscriptions
-	// and QoS 1/2 messages for them) after a disconnection; "0s" ends it with
-	// the connection. Outgoing messages are kept by the client's own queue
-	// either way.
+	// SessionExpiry (MQTT 5) is how long the broker keeps the session
+	// (subscriptions and QoS 1/2 messages for them) after a disconnection;
+	// "0s" ends it with the connection. Outgoing messages are kept by the
+	// client's own queue either way. With protocol 3.1.1 it must be 0s
+	// (use clean_start: false for a persistent session).
 	SessionExpiry time.Duration `yaml:"session_expiry"`
 	// Status is the connection status topic: a retained will and birth pair,
 	// re-armed on every connection (CDP LWTTopic, LWTConnectedPayload,
@@ -59,15 +89,21 @@ type Config struct {
 	Status StatusConfig `yaml:"status"`
 	// SignalTimeout is how long the connection must be down, or publishing
 	// failing, before the TransmissionError alarm is raised (CDP
-	// SignalTimeout). The alarm's `delay:` in `alarms:` overrides it.
+	// SignalTimeout). Before the first connection it is also how long the
+	// subscribe signals stay initial before they turn comm lost, so a
+	// normal start does not flicker. The alarm's `delay:` in `alarms:`
+	// overrides it for the alarm.
 	SignalTimeout time.Duration `yaml:"signal_timeout"`
 	// PublishTimeout bounds the wait for the broker's acknowledgement of a
-	// QoS 1/2 message before it is sent again.
+	// QoS 1/2 message before it is sent again, and the wait for the
+	// SUBACK of a new connection.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
-	// ReceiveMaximum is how many QoS 1/2 messages the broker may send
-	// before the client acknowledges them (MQTT 5 Receive Maximum); it also
-	// sizes the client library's receive buffer, so an incoming flood costs
-	// bounded memory.
+	// ReceiveMaximum (MQTT 5) is how many QoS 1/2 messages the broker may
+	// send before the client acknowledges them (Receive Maximum), 1 to
+	// 65535; it also sizes the client library's receive buffer, so an
+	// incoming flood costs bounded memory and waits at the broker. MQTT
+	// 3.1.1 has no such setting (the broker's own in-flight window applies),
+	// so there it must be left at its default.
 	ReceiveMaximum int `yaml:"receive_maximum"`
 	// Queue holds outgoing messages until the broker acknowledges them.
 	Queue QueueConfig `yaml:"queue"`
@@ -112,7 +148,8 @@ type StatusConfig struct {
 	// Offline is the will payload the broker publishes when the connection
 	// is lost, and what the client publishes when it stops.
 	Offline string `yaml:"offline"`
-	// QoS of the status messages.
+	// QoS of the status messages: 0, 1 or 2. The birth message's
+	// acknowledgement gives RoundTrip its first figure.
 	QoS int `yaml:"qos"`
 }
 
@@ -121,9 +158,12 @@ type QueueConfig struct {
 	// Limit is the most outgoing messages held while the broker is away;
 	// further messages are dropped and counted in Dropped.
 	Limit int `yaml:"limit"`
-	// Dir keeps the queue in a log file in this directory, so messages
-	// accepted before a crash or kill are sent after the restart, in order.
-	// Empty: memory only.
+	// Dir keeps the queue in an append-only log file in this directory,
+	// so messages accepted before a crash or kill are sent after the
+	// restart, in order (a torn last record is cut off; the log is
+	// compacted when it empties or grows beyond 4 MiB plus twice its live
+	// size). One process per log: a second runtime with the same client_id
+	// and dir fails to start. Empty: memory only.
 	Dir string `yaml:"dir"`
 	// Sync flushes the log to the device after every write, to survive a
 	// power loss as well as a process kill; costs a disk flush per message.
@@ -148,15 +188,24 @@ type Payload struct {
 	// {true: "ON", false: "OFF"}; other values use plain formatting.
 	ValueMap map[string]string `yaml:"value_map"`
 	// TimeField, for json topics, is where the payload carries the time its
-	// value was produced: a dotted path read on subscribe (Unix seconds,
-	// milliseconds, microseconds or nanoseconds, or RFC 3339 text), so a
-	// value from another system keeps its own time stamp; a key written
-	// (Unix milliseconds) into the object on publish.
+	// value was produced, so a value from another system keeps its own time
+	// stamp. On subscribe a dotted path, read as Unix seconds,
+	// milliseconds, microseconds or nanoseconds (told apart by size: below
+	// 1e11 seconds, below 1e14 ms, below 1e17 µs) or RFC 3339 text (without
+	// an offset: local time, as Tasmota sends it); a payload without it, or
+	// with one that does not parse, is bad input, and max_age counts from
+	// it. On publish a plain key, written as Unix milliseconds (a single
+	// value is then {"value": v, ...}).
 	TimeField string `yaml:"time_field"`
 	// QualityField, for json topics, is where the payload carries the
-	// value's quality ("good", "last known", "stale", "comm lost", ...; or
-	// true/false): read on subscribe, so a value keeps the quality its
-	// source gave it; written into the object on publish.
+	// value's quality: on subscribe a dotted path read as a quality's name
+	// ("good", "last known", "stale", "comm lost", "bad input", "initial";
+	// case, _ and spaces between words do not matter) or true/false (good
+	// or bad input), so a value keeps the quality its source gave it (the
+	// worse of that and its own); a payload without it is bad input, and a
+	// null value with a quality that is not usable keeps the previous
+	// value with that quality. On publish a plain key written into the
+	// object.
 	QualityField string `yaml:"quality_field"`
 }
 
@@ -204,9 +253,13 @@ type PublishTopic struct {
 	// carry the quality: a {{quality}} placeholder or quality_field).
 	WhenNotGood string `yaml:"when_not_good"`
 	// Device names the device (in devices:) this topic commands: when it
-	// comes back online the topic publishes its current value again.
+	// comes back online (and its republish is on) the topic publishes its
+	// current value again, so a device that restarted gets its commands
+	// back.
 	Device string `yaml:"device"`
-	// QoS 0, 1 or 2. QoS 0 messages are not kept while the broker is away.
+	// QoS 0, 1 or 2. QoS 1 and 2 messages wait in the queue, in order,
+	// until the broker acknowledges them; QoS 0 messages are not kept while
+	// the broker is away (dropped and counted in Dropped).
 	QoS int `yaml:"qos"`
 	// Retain asks the broker to keep the last message for new subscribers.
 	Retain bool `yaml:"retain"`
@@ -226,7 +279,8 @@ type PublishTopic struct {
 	// triggers wait this long and then publish the value of that moment.
 	MinInterval time.Duration `yaml:"min_interval"`
 	// Keep is what the queue keeps while the broker is away: all (every
-	// message, in order) or latest (only the newest value, for states).
+	// message, in order; the default) or latest (only the newest value of
+	// this topic, for states).
 	Keep string `yaml:"keep"`
 }
 
@@ -248,10 +302,15 @@ type SubscribeTopic struct {
 	// for this long; "0s" never.
 	MaxAge time.Duration `yaml:"max_age"`
 	// Device names the device (in devices:) that publishes this topic:
-	// while it is offline the signals are comm lost.
+	// while it is offline the signals are comm lost (their values kept);
+	// when it is online again they are last known until it sends a new
+	// value.
 	Device string `yaml:"device"`
-	// Alarm declares the alarm <Name>Quality, raised while the topic's
-	// value is not usable (initial, stale, comm lost or bad input).
+	// Alarm declares the alarm <Name>Quality, raised once the topic's
+	// value has been unusable (initial, stale, comm lost or bad input) for
+	// the alarm's delay; its text names the quality (`Temp (plant/temp):
+	// comm lost`), and it clears as soon as the value is usable. {} takes
+	// the defaults.
 	Alarm *QualityAlarm `yaml:"alarm"`
 }
 
@@ -272,8 +331,10 @@ type Device struct {
 	// Name of the device; topics name it in `device:`, and it gives the
 	// output <Name>Online.
 	Name string `yaml:"name"`
-	// Availability is the topic on which the device says whether it is
-	// online, usually its retained will.
+	// Availability is the topic (no wildcards; required) on which the
+	// device says whether it is online, usually its retained will. A
+	// payload that is neither online nor offline counts in DecodeErrors
+	// and changes nothing.
 	Availability string `yaml:"availability"`
 	// Field, when the availability payload is JSON, is the dotted path to
 	// the state in it (zigbee2mqtt: state).
@@ -292,7 +353,8 @@ type Device struct {
 // Publisher is a dynamic publish block (CDP Publisher).
 type Publisher struct {
 	// Name prefixes its signals: <Name>Topic, <Name>Payload and
-	// <Name>Trigger inputs, <Name>Count output.
+	// <Name>Trigger inputs, <Name>Count output. A topic that is empty or
+	// holds wildcards is not published; it counts in Dropped.
 	Name string `yaml:"name"`
 	// QoS of its messages.
 	QoS int `yaml:"qos"`
@@ -311,9 +373,10 @@ func Defaults() Config {
 		RetryMin:       500 * time.Millisecond,
 		RetryMax:       30 * time.Second,
 		CleanStart:     true,
+		Protocol:       "5",
 		SignalTimeout:  time.Second,
 		PublishTimeout: 10 * time.Second,
-		ReceiveMaximum: 64,
+		ReceiveMaximum: defaultReceiveMaximum,
 		Status:         StatusConfig{Online: "online", Offline: "offline", QoS: 1},
 		Queue:          QueueConfig{Limit: 10000, HandOff: 4096},
 	}
@@ -328,8 +391,12 @@ func (c *Config) Validate() error {
 		errs.Add("servers", "at least one broker URL is needed, e.g. mqtt://127.0.0.1:1883")
 	}
 	for i, s := range c.Servers {
-		if _, err := parseServer(s); err != nil {
-			errs = append(errs, &runtime.FieldError{Path: fmt.Sprintf("servers[%d]", i), Offset: err.offset, Msg: err.msg})
+		if _, err := mqttconn.ParseServer(s); err != nil {
+			var se *mqttconn.ServerError
+			if !errors.As(err, &se) {
+				se = &mqttconn.ServerError{Msg: err.Error()}
+			}
+			errs = append(errs, &runtime.FieldError{Path: fmt.Sprintf("servers[%d]", i), Offset: se.Offset, Msg: se.Msg})
 		}
 	}
 	if c.Password != "" && c.PasswordFile != "" {
@@ -357,7 +424,7 @@ func (c *Config) Validate() error {
 	}
 	checkQoS(&errs, "status.qos", c.Status.QoS)
 	if c.Status.Topic != "" {
-		if err := validTopic(c.Status.Topic); err != nil {
+		if err := mqttconn.ValidTopic(c.Status.Topic); err != nil {
 			errs.Add("status.topic", "%v", err)
 		}
 	}
@@ -369,6 +436,16 @@ func (c *Config) Validate() error {
 	}
 	if c.ReceiveMaximum < 1 || c.ReceiveMaximum > 65535 {
 		errs.Add("receive_maximum", "receive_maximum %d: want 1 to 65535", c.ReceiveMaximum)
+	}
+	if p, err := mqttconn.ParseProtocol(c.Protocol); err != nil {
+		errs.Add("protocol", "protocol %q: want 5 or 3.1.1", c.Protocol)
+	} else if p == mqttconn.V311 {
+		if c.SessionExpiry != 0 {
+			errs.Add("session_expiry", "session_expiry %v: MQTT 3.1.1 has no session expiry; for a persistent session set clean_start: false (the broker keeps it until a clean connection), or use protocol 5", c.SessionExpiry)
+		}
+		if c.ReceiveMaximum != defaultReceiveMaximum {
+			errs.Add("receive_maximum", "receive_maximum %d: MQTT 5 flow control; MQTT 3.1.1 has none (the broker's own in-flight window applies): leave it out, or use protocol 5", c.ReceiveMaximum)
+		}
 	}
 	if c.Queue.Limit < 1 {
 		errs.Add("queue.limit", "limit %d: want at least 1", c.Queue.Limit)
@@ -386,7 +463,7 @@ func (c *Config) Validate() error {
 		devices[d.Name] = true
 		if d.Availability == "" {
 			errs.Add(at, "availability: the topic on which the device says it is online is needed")
-		} else if err := validTopic(d.Availability); err != nil {
+		} else if err := mqttconn.ValidTopic(d.Availability); err != nil {
 			errs.Add(at+".availability", "%v", err)
 		}
 		if strings.EqualFold(d.online(), d.offline()) {
@@ -406,7 +483,7 @@ func (c *Config) Validate() error {
 	for i := range c.Publish {
 		p := &c.Publish[i]
 		at := fmt.Sprintf("publish[%d]", i)
-		if err := validTopic(p.Topic); err != nil {
+		if err := mqttconn.ValidTopic(p.Topic); err != nil {
 			errs.Add(at+".topic", "%v", err)
 		}
 		checkQoS(&errs, at+".qos", p.QoS)
@@ -433,7 +510,7 @@ func (c *Config) Validate() error {
 	for i := range c.Subscribe {
 		s := &c.Subscribe[i]
 		at := fmt.Sprintf("subscribe[%d]", i)
-		if err := validFilter(s.Topic); err != nil {
+		if err := mqttconn.ValidFilter(s.Topic); err != nil {
 			errs.Add(at+".topic", "%v", err)
 		}
 		checkQoS(&errs, at+".qos", s.QoS)
@@ -556,99 +633,6 @@ func boolOr(b *bool, def bool) bool {
 
 func (d *Device) online() string  { return cmp.Or(d.Online, "online") }
 func (d *Device) offline() string { return cmp.Or(d.Offline, "offline") }
-
-// schemes maps the accepted URL schemes to the one autopaho is given and
-// the default port. tcp, ssl and tls are accepted because paho's examples
-// use them.
-var schemes = map[string]struct{ canon, port string }{
-	"mqtt": {"mqtt", "1883"}, "tcp": {"mqtt", "1883"},
-	"mqtts": {"mqtts", "8883"}, "ssl": {"mqtts", "8883"}, "tls": {"mqtts", "8883"},
-	"ws": {"ws", "80"}, "wss": {"wss", "443"},
-}
-
-// schemeList is the accepted schemes as the docs and errors state them.
-const schemeList = "mqtt, mqtts, ws or wss (tcp is accepted for mqtt, ssl and tls for mqtts)"
-
-// serverError is a mistake in a broker URL and the offset of the character
-// it concerns.
-type serverError struct {
-	offset int
-	msg    string
-}
-
-func (e *serverError) Error() string { return e.msg }
-
-// parseServer checks a broker URL and returns it with its canonical scheme
-// and the scheme's default port filled in.
-func parseServer(s string) (*url.URL, *serverError) {
-	i := strings.Index(s, "://")
-	if i < 0 {
-		return nil, &serverError{0, fmt.Sprintf("%q has no scheme: write it as mqtt://%s (or %s)", s, s, schemeList)}
-	}
-	sch, ok := schemes[strings.ToLower(s[:i])]
-	if !ok {
-		return nil, &serverError{0, fmt.Sprintf("scheme %q: want %s", s[:i], schemeList)}
-	}
-	// The port, checked here to point at it; url.Parse only checks digits.
-	auth := s[i+3:]
-	if j := strings.IndexAny(auth, "/?#"); j >= 0 {
-		auth = auth[:j]
-	}
-	hostStart := i + 3
-	if at := strings.LastIndexByte(auth, '@'); at >= 0 {
-		hostStart += at + 1
-		auth = auth[at+1:]
-	}
-	if c := strings.LastIndexByte(auth, ':'); c >= 0 && !strings.Contains(auth[c:], "]") {
-		port := auth[c+1:]
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
-			return nil, &serverError{hostStart + c + 1, fmt.Sprintf("port %q: want 1 to 65535", port)}
-		}
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, &serverError{0, fmt.Sprintf("%q: %v", s, err)}
-	}
-	if u.Hostname() == "" {
-		return nil, &serverError{i + 3, fmt.Sprintf("%q has no host", s)}
-	}
-	u.Scheme = sch.canon
-	if u.Port() == "" {
-		u.Host += ":" + sch.port
-	}
-	return u, nil
-}
-
-func validTopic(t string) error {
-	if t == "" {
-		return errors.New("topic is empty")
-	}
-	if strings.ContainsAny(t, "+#\x00") {
-		return fmt.Errorf("topic %q: a publish topic cannot hold + or #", t)
-	}
-	return nil
-}
-
-func validFilter(f string) error {
-	if f == "" {
-		return errors.New("topic is empty")
-	}
-	levels := strings.Split(f, "/")
-	for i, l := range levels {
-		if strings.Contains(l, "#") && (l != "#" || i != len(levels)-1) {
-			return fmt.Errorf("topic %q: # must be a whole last level", f)
-		}
-		if strings.Contains(l, "+") && l != "+" {
-			return fmt.Errorf("topic %q: + must be a whole level", f)
-		}
-	}
-	return nil
-}
 
 func splitPath(key string) ([]string, error) {
 	p := strings.Split(key, ".")

@@ -56,7 +56,12 @@ func checkSequence(t *testing.T, got []string, n int) {
 
 // TestBrokerOutageAt1kHz stops the broker for several seconds while the
 // client publishes a QoS 1 sequence at 1 kHz, then restarts it.
-func TestBrokerOutageAt1kHz(t *testing.T) {
+func TestBrokerOutageAt1kHz(t *testing.T) { testBrokerOutage(t, "5") }
+
+// TestBrokerOutageAt1kHz311 is TestBrokerOutageAt1kHz over MQTT 3.1.1.
+func TestBrokerOutageAt1kHz311(t *testing.T) { testBrokerOutage(t, "3.1.1") }
+
+func testBrokerOutage(t *testing.T, protocol string) {
 	if testing.Short() {
 		t.Skip("runs for about 8 s")
 	}
@@ -64,6 +69,7 @@ func TestBrokerOutageAt1kHz(t *testing.T) {
 	h := runtimetest.New(t, mqttclient.Type, fmt.Sprintf(`fs: 1000
 config:
   servers: [%s]
+  protocol: %s
   retry_min: 100ms
   retry_max: 500ms
   signal_timeout: 500ms
@@ -71,7 +77,7 @@ config:
     - {name: Seq, topic: outage/seq, type: int, qos: 1, on_connect: false}
   subscribe:
     - {name: Back, topic: outage/back, type: int}
-`, b.url()))
+`, b.url(), protocol))
 	connect(t, h)
 	const upMs, downMs, afterMs = 1000, 3000, 1000
 	n := upMs + downMs + afterMs
@@ -217,10 +223,11 @@ func TestSIGKILLWithQueueOnDisk(t *testing.T) {
 }
 
 // overlapConfig subscribes overlapping filters on one connection.
-func overlapConfig(url string) string {
+func overlapConfig(url, protocol string) string {
 	return fmt.Sprintf(`fs: 100
 config:
   servers: [%s]
+  protocol: %s
   publish:
     - {name: P1, topic: ov/b/c, type: int, qos: 1}
     - {name: P2, topic: ov/x/c, type: int, qos: 1}
@@ -231,11 +238,11 @@ config:
     - {name: Exact, topic: ov/b/c, type: int, qos: 1}
     - {name: BPlus, topic: ov/b/+, type: int}
     - {name: Same, topic: ov/b/c, type: int}
-`, url)
+`, url, protocol)
 }
 
-func testOverlap(t *testing.T, url string) {
-	h := runtimetest.New(t, mqttclient.Type, overlapConfig(url))
+func testOverlap(t *testing.T, url, protocol string) {
+	h := runtimetest.New(t, mqttclient.Type, overlapConfig(url, protocol))
 	connect(t, h)
 	time.Sleep(200 * time.Millisecond) // let the subscription settle
 	h.Set("P1", 1)
@@ -255,8 +262,10 @@ func testOverlap(t *testing.T, url string) {
 }
 
 func TestOverlappingWildcardsNoDuplicates(t *testing.T) {
-	t.Run("mochi", func(t *testing.T) { testOverlap(t, startBroker(t, "127.0.0.1:0").url()) })
-	t.Run("mosquitto", func(t *testing.T) { testOverlap(t, "mqtt://"+mqtttest.Mosquitto(t, "")) })
+	for _, p := range []string{"5", "3.1.1"} {
+		t.Run("mochi/"+p, func(t *testing.T) { testOverlap(t, startBroker(t, "127.0.0.1:0").url(), p) })
+		t.Run("mosquitto/"+p, func(t *testing.T) { testOverlap(t, "mqtt://"+mqtttest.Mosquitto(t, ""), p) })
+	}
 }
 
 // TestRoundTripMosquitto publishes every type and format to Debian's

@@ -141,7 +141,7 @@ components:
 		for last := uint64(0); ; {
 			time.Sleep(300 * time.Millisecond)
 			sample()
-			if in := c.io.in.Load(); in == last {
+			if in := c.io.received(); in == last {
 				break
 			} else {
 				last = in
@@ -158,7 +158,7 @@ components:
 	var h scheduler.Histogram
 	g := app.Scheduler().Groups()[0]
 	g.Stats().Lateness.Snapshot(&h)
-	r := floodRun{p99: h.Quantile(0.99), p50: h.Quantile(0.5), ticks: h.Count(), in: c.io.in.Load(),
+	r := floodRun{p99: h.Quantile(0.99), p50: h.Quantile(0.5), ticks: h.Count(), in: c.io.received(),
 		fresh: pr.fresh, last: pr.last}
 	for _, s := range c.subs {
 		r.overwrites += s.box.Overwritten()

@@ -147,17 +147,31 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 
 // startAuthBroker starts a mochi broker that admits only user with pass.
 func startAuthBroker(t testing.TB, user, pass string) string {
-	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	err := srv.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{
+	_, addr := startLedgerBroker(t, &auth.Ledger{
 		Auth: auth.AuthRules{{Username: auth.RString(user), Password: auth.RString(pass), Allow: true}},
 		ACL:  auth.ACLRules{{Filters: auth.Filters{"#": auth.ReadWrite}}},
-	}})
-	if err != nil {
+	}, "", nil)
+	return addr
+}
+
+// startLedgerBroker starts a mochi broker with an inline client that
+// admits and authorises by ledger; inline, when given, is subscribed to
+// filter before the broker serves.
+func startLedgerBroker(t testing.TB, ledger *auth.Ledger, filter string, inline func(topic string, payload []byte)) (*mqtt.Server, string) {
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := srv.AddHook(new(auth.Hook), &auth.Options{Ledger: ledger}); err != nil {
 		t.Fatal(err)
 	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
 	if err := srv.AddListener(tcp); err != nil {
 		t.Fatal(err)
+	}
+	if inline != nil {
+		if err := srv.Subscribe(filter, 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+			inline(pk.TopicName, pk.Payload)
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := srv.Serve(); err != nil {
 		t.Fatal(err)
@@ -170,7 +184,7 @@ func startAuthBroker(t testing.TB, user, pass string) string {
 		case <-time.After(5 * time.Second):
 		}
 	})
-	return tcp.Address()
+	return srv, tcp.Address()
 }
 
 var _ = fmt.Sprint

@@ -3,32 +3,28 @@ package mqttclient
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/eclipse/paho.golang/autopaho"
-	"github.com/eclipse/paho.golang/paho"
 	"github.com/rs/zerolog"
 
 	"github.com/metronome-rt/metronome/components/mqttclient/payload"
 	"github.com/metronome-rt/metronome/components/mqttclient/queue"
+	"github.com/metronome-rt/metronome/internal/mqttconn"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
 
-// ioSide is everything that runs off the tick: the connection, the
-// receive handler and the sender. The tick side reads its atomics and
-// exchanges messages through the hand-off buffer and the topics' boxes.
+// ioSide is everything that runs off the tick: the connection (Metronome's
+// MQTT transport, internal/mqttconn, on MQTT 5 or 3.1.1), the receive
+// handlers and the sender. The tick side reads its atomics and exchanges
+// messages through the hand-off buffer and the topics' boxes.
 type ioSide struct {
 	cfg  *Config
 	log  *zerolog.Logger
@@ -36,31 +32,22 @@ type ioSide struct {
 	devs []*device
 
 	connected   atomic.Bool
+	simulated   atomic.Uint64 // messages delivered by an application test (receive)
 	epoch       atomic.Uint64 // connections made so far
-	in, out     atomic.Uint64
+	out         atomic.Uint64
 	decodeErrs  atomic.Uint64
 	dropped     atomic.Uint64
 	queued      atomic.Int64
 	rttNs       atomic.Int64
 	sendFailing atomic.Bool
-	upSince     atomic.Int64 // Unix ns of the last connection
-	flaps       atomic.Int32 // connections in a row that dropped before stableAfter
 
 	handoff *runtime.Queue[queue.Message] // the ticks hand outgoing messages to the sender
 	wake    chan struct{}                 // tick -> sender: something to send
 	up      chan struct{}                 // connection up -> sender
 	store   *queue.Store
-	cm      *autopaho.ConnectionManager
-	filters []string
-	fqos    []byte
-	runCtx  context.Context
+	conn    mqttconn.Conn
 	cancel  context.CancelFunc
 	done    chan struct{}
-	// conn is cancelled when the connection it belongs to drops, so a
-	// publish waiting for an acknowledgement on a dead connection returns at
-	// once instead of after publish_timeout.
-	conn atomic.Pointer[connScope]
-	pub  paho.Publish // reused by the sender for every message
 
 	errMu      sync.Mutex
 	lastErr    string
@@ -93,14 +80,21 @@ func (s *sampler) allow(now time.Time) (bool, int) {
 	return true, n
 }
 
+// defaultReceiveMaximum is MQTT 5's Receive Maximum when the
+// configuration leaves it out: enough to keep a link busy, small enough to
+// bound paho's receive buffer. MQTT 3.1.1 accepts only this value.
+const defaultReceiveMaximum = 64
+
 // decodeLogInterval is the most often a decode warning is logged.
 const decodeLogInterval = 10 * time.Second
 
-// connScope is the lifetime of one connection.
-type connScope struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-}
+// poisonStrikes is how many connections in a row may drop while one QoS
+// 1/2 message waits for its acknowledgement before the message is taken
+// for one the broker refuses: an MQTT 3.1.1 broker has no way to refuse a
+// message but to close the connection (mochi does so), and such a message
+// would otherwise stay at the front of the queue for ever, blocking every
+// message behind it.
+const poisonStrikes = 3
 
 func (io *ioSide) wakeSender() {
 	select {
@@ -109,37 +103,28 @@ func (io *ioSide) wakeSender() {
 	}
 }
 
+// received returns how many messages the connection has received (or an
+// application test has delivered).
+func (io *ioSide) received() uint64 {
+	n := io.simulated.Load()
+	if io.conn != nil {
+		n += io.conn.Stats().Received
+	}
+	return n
+}
+
+// isRefused reports whether the broker refused a publication.
+func isRefused(err error) bool {
+	var r *mqttconn.RefusedError
+	return errors.As(err, &r)
+}
+
 // stableID derives a client ID from the host name and the component path,
 // so that an empty client_id names the same session on every start.
 func stableID(path string) string {
 	host, _ := os.Hostname()
 	sum := sha256.Sum256([]byte(host + "/" + path))
 	return "metronome-" + hex.EncodeToString(sum[:6])
-}
-
-// backoff returns the wait before connection attempt n after a drop: none
-// for the first, then RetryMin doubling up to RetryMax, each with up to 50%
-// jitter so a fleet restarted together does not reconnect in step.
-// autopaho counts attempts from zero after every drop; flaps() adds the
-// connections that lasted less than stableAfter, so a broker that accepts
-// and then drops us at once (a client ID taken over by a twin, an ACL
-// kick) gets the growing wait too instead of a reconnect storm.
-func backoff(min, max time.Duration, flaps func() int) func(int) time.Duration {
-	return func(n int) time.Duration {
-		n += flaps()
-		if n <= 0 {
-			return 0
-		}
-		d := min
-		for i := 1; i < n && d < max; i++ {
-			d *= 2
-		}
-		d = time.Duration(float64(d) * (0.5 + rand.Float64()/2))
-		if d > max {
-			d = max
-		}
-		return d
-	}
 }
 
 // Start connects in the background; an unreachable broker is a degraded
@@ -161,17 +146,60 @@ func (c *client) Start(ctx context.Context) error {
 		}
 		password = []byte(strings.TrimRight(string(b), "\r\n"))
 	}
-	var urls []*url.URL
-	for _, s := range cfg.Servers {
-		u, perr := parseServer(s)
-		if perr != nil {
-			return perr
-		}
-		urls = append(urls, u)
-	}
-	tlsCfg, err := cfg.TLS.build()
+	t := cfg.TLS
+	tlsCfg, err := mqttconn.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}.Config()
 	if err != nil {
 		return err
+	}
+	proto, _ := mqttconn.ParseProtocol(cfg.Protocol) // checked by Validate
+	o := mqttconn.Options{
+		Protocol:       proto,
+		Servers:        cfg.Servers,
+		ClientID:       clientID,
+		Username:       cfg.Username,
+		Password:       password,
+		TLS:            tlsCfg,
+		KeepAlive:      cfg.KeepAlive,
+		ConnectTimeout: cfg.ConnectTimeout,
+		RetryMin:       cfg.RetryMin,
+		RetryMax:       cfg.RetryMax,
+		CleanStart:     cfg.CleanStart,
+		PublishTimeout: cfg.PublishTimeout,
+		// The handlers only decode into the topics' boxes: they run on the
+		// library's receive goroutine, before the acknowledgement, so an
+		// incoming flood waits at the broker instead of queueing here.
+		Direct:         true,
+		OnUp:           io.onUp,
+		OnDown:         io.onDown,
+		OnConnectError: func(err error) { io.noteErr("connect", err) },
+	}
+	if proto == mqttconn.V5 {
+		// Receive Maximum bounds the QoS 1/2 messages the broker sends ahead
+		// of our acknowledgements, and paho sizes its receive buffer by it.
+		o.ReceiveMaximum = uint16(cfg.ReceiveMaximum)
+		o.SessionExpiry = cfg.SessionExpiry
+		o.CleanStartOnce = true
+	}
+	if st := cfg.Status; st.Topic != "" {
+		will := mqttconn.Will{Topic: st.Topic, Payload: []byte(st.Offline), QoS: byte(st.QoS), Retain: true}
+		o.Will = func() *mqttconn.Will { w := will; return &w }
+	}
+	conn, err := mqttconn.New(o)
+	if err != nil {
+		return err
+	}
+	// Devices first: a message on an availability topic updates the device
+	// before the topics naming it take their values.
+	for _, d := range c.devs {
+		if err := conn.Subscribe(d.topic, 1, io.deviceHandler(d)); err != nil {
+			return err
+		}
+	}
+	for _, s := range c.subs {
+		if err := conn.Subscribe(s.filter, s.qos, io.subHandler(s)); err != nil {
+			return err
+		}
 	}
 	store, err := queue.Open(queue.Options{Limit: cfg.Queue.Limit, Dir: cfg.Queue.Dir, Name: safeName(clientID), Sync: cfg.Queue.Sync})
 	if err != nil {
@@ -179,66 +207,18 @@ func (c *client) Start(ctx context.Context) error {
 	}
 	io.store = store
 	io.queued.Store(int64(store.Len()))
-	var filters []string
-	var qos []byte
-	for _, s := range c.subs {
-		filters, qos = append(filters, s.filter), append(qos, s.qos)
-	}
-	for _, d := range c.devs {
-		filters, qos = append(filters, d.topic), append(qos, 1)
-	}
 	io.decodeLog.interval = decodeLogInterval
-	io.filters, io.fqos = brokerFilters(filters, qos)
 	io.wake = make(chan struct{}, 1)
 	io.up = make(chan struct{}, 1)
 	io.done = make(chan struct{})
-
-	ac := autopaho.ClientConfig{
-		ServerUrls:                    urls,
-		TlsCfg:                        tlsCfg,
-		KeepAlive:                     uint16(cfg.KeepAlive / time.Second),
-		CleanStartOnInitialConnection: cfg.CleanStart,
-		SessionExpiryInterval:         uint32(cfg.SessionExpiry / time.Second),
-		ReconnectBackoff:              backoff(cfg.RetryMin, cfg.RetryMax, func() int { return int(io.flaps.Load()) }),
-		ConnectTimeout:                cfg.ConnectTimeout,
-		ConnectUsername:               cfg.Username,
-		ConnectPassword:               password,
-		OnConnectionUp:                io.onUp,
-		OnConnectionDown:              io.onDown,
-		OnConnectError:                io.onConnectError,
-		ClientConfig: paho.ClientConfig{
-			ClientID:          clientID,
-			PacketTimeout:     cfg.PublishTimeout,
-			OnPublishReceived: []func(paho.PublishReceived) (bool, error){io.onPublish},
-			OnClientError:     func(err error) { io.noteErr("client error", err) },
-			OnServerDisconnect: func(d *paho.Disconnect) {
-				io.noteErr("broker disconnected", fmt.Errorf("reason code %#x", d.ReasonCode))
-			},
-		},
-	}
-	// Receive Maximum bounds the QoS 1/2 messages the broker sends ahead of
-	// our acknowledgements, and paho sizes its receive buffer by it, so a
-	// flood costs bounded memory here and waits at the broker instead.
-	rm := uint16(cfg.ReceiveMaximum)
-	ac.ConnectPacketBuilder = func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
-		if cp.Properties == nil {
-			cp.Properties = &paho.ConnectProperties{}
-		}
-		cp.Properties.ReceiveMaximum = &rm
-		return cp, nil
-	}
-	if st := cfg.Status; st.Topic != "" {
-		ac.WillMessage = &paho.WillMessage{Topic: st.Topic, Payload: []byte(st.Offline), QoS: byte(st.QoS), Retain: true}
-	}
+	io.conn = conn
 	runCtx, cancel := context.WithCancel(ctx)
-	io.runCtx, io.cancel = runCtx, cancel
-	cm, err := autopaho.NewConnection(runCtx, ac)
-	if err != nil {
+	io.cancel = cancel
+	if err := conn.Start(runCtx); err != nil {
 		cancel()
 		store.Close()
 		return fmt.Errorf("connection: %w", err)
 	}
-	io.cm = cm
 	go io.send(runCtx)
 	return nil
 }
@@ -248,7 +228,7 @@ func (c *client) Start(ctx context.Context) error {
 // in the queue's log, when it has one, for the next start.
 func (c *client) Stop(ctx context.Context) error {
 	io := c.io
-	if io.cm == nil {
+	if io.conn == nil {
 		return nil
 	}
 	for io.connected.Load() && (io.queued.Load() > 0 || io.handoff.Len() > 0) && ctx.Err() == nil {
@@ -256,23 +236,18 @@ func (c *client) Stop(ctx context.Context) error {
 		time.Sleep(2 * time.Millisecond)
 	}
 	if st := c.cfg.Status; st.Topic != "" && io.connected.Load() {
-		if _, err := io.cm.Publish(ctx, &paho.Publish{Topic: st.Topic, Payload: []byte(st.Offline), QoS: byte(st.QoS), Retain: true}); err != nil {
+		if err := io.conn.Publish(ctx, st.Topic, []byte(st.Offline), byte(st.QoS), true); err != nil {
 			io.noteErr("offline status", err)
 		}
 	}
-	var err error
-	if io.connected.Load() {
-		err = io.cm.Disconnect(ctx)
-	}
+	// The connection first, with a DISCONNECT so that the broker discards
+	// the will; then the sender, whose publication in flight has ended.
+	err := io.conn.Stop(ctx)
 	io.cancel()
 	select {
 	case <-io.done:
 	case <-ctx.Done():
 		return errors.Join(err, ctx.Err())
-	}
-	select {
-	case <-io.cm.Done():
-	case <-ctx.Done():
 	}
 	return errors.Join(err, io.store.Close())
 }
@@ -284,29 +259,6 @@ func safeName(s string) string {
 		}
 		return r
 	}, s)
-}
-
-func (t *TLSConfig) build() (*tls.Config, error) {
-	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls: ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls: ca_file %s: no PEM certificate in it", t.CAFile)
-		}
-		c.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls: cert_file/key_file: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
 }
 
 // noteErr logs an error once per distinct text, and at most one a second,
@@ -333,115 +285,89 @@ func (io *ioSide) noteErr(what string, err error) {
 	ev.Msg(msg)
 }
 
-// stableAfter is how long a connection must last before a drop counts as
-// an ordinary outage rather than a flap.
-const stableAfter = 10 * time.Second
-
-func (io *ioSide) onUp(cm *autopaho.ConnectionManager, ack *paho.Connack) {
-	io.upSince.Store(time.Now().UnixNano())
-	cctx, ccancel := context.WithCancel(io.runCtx)
-	if old := io.conn.Swap(&connScope{cctx, ccancel}); old != nil {
-		old.cancel()
-	}
+// onUp runs once a connection is up and its subscriptions are made.
+func (io *ioSide) onUp() {
 	io.connected.Store(true)
 	io.epoch.Add(1)
 	io.errMu.Lock()
 	io.lastErr = ""
 	io.errMu.Unlock()
-	io.log.Info().Bool("session_present", ack.SessionPresent).Msg("connected to the MQTT broker")
+	io.log.Info().Bool("session_present", io.conn.Stats().SessionPresent).Msg("connected to the MQTT broker")
 	select {
 	case io.up <- struct{}{}:
 	default:
 	}
-	// Subscriptions and the birth message come from the configuration on
-	// every connection; a broker that lost the session gets them back.
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), io.cfg.PublishTimeout)
-		defer cancel()
-		if len(io.filters) > 0 {
-			sub := &paho.Subscribe{}
-			for i, f := range io.filters {
-				sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: f, QoS: io.fqos[i]})
-			}
-			ack, err := cm.Subscribe(ctx, sub)
-			if err != nil {
-				io.noteErr("subscribe", err)
-			} else {
-				for i, rc := range ack.Reasons {
-					if rc >= 0x80 && i < len(io.filters) {
-						io.noteErr("subscribe "+io.filters[i], fmt.Errorf("refused with reason code %#x", rc))
-					}
-				}
-			}
-		}
-		if st := io.cfg.Status; st.Topic != "" {
+	// The birth message comes from the configuration on every connection.
+	if st := io.cfg.Status; st.Topic != "" {
+		go func() {
 			start := time.Now()
-			if _, err := cm.Publish(ctx, &paho.Publish{Topic: st.Topic, Payload: []byte(st.Online), QoS: byte(st.QoS), Retain: true}); err != nil {
+			if err := io.conn.Publish(context.Background(), st.Topic, []byte(st.Online), byte(st.QoS), true); err != nil {
 				io.noteErr("online status", err)
 			} else if st.QoS > 0 {
 				io.rttNs.Store(int64(time.Since(start)))
 			}
-		}
-	}()
+		}()
+	}
 }
 
-func (io *ioSide) onDown() bool {
+// onDown runs when the connection is lost (err says why) or closed by Stop.
+func (io *ioSide) onDown(err error) {
 	io.connected.Store(false)
-	if sc := io.conn.Load(); sc != nil {
-		sc.cancel()
+	if err != nil {
+		io.log.Warn().Err(err).Msg("connection to the MQTT broker lost; reconnecting")
 	}
-	if time.Since(time.Unix(0, io.upSince.Load())) < stableAfter {
-		if io.flaps.Load() < 30 {
-			io.flaps.Add(1)
+}
+
+// deviceHandler reads a device's availability. Like subHandler it runs on
+// the connection's receive goroutine and never waits.
+func (io *ioSide) deviceHandler(d *device) mqttconn.Handler {
+	return func(m *mqttconn.Message) {
+		if !d.receive(m.Payload) {
+			io.decodeErrs.Add(1)
+			io.warnDecode(m.Topic, len(m.Payload), fmt.Errorf("availability of %s: want %q or %q, got %s", d.name, d.onText, d.offText, payload.Quote(string(m.Payload))))
 		}
-	} else {
-		io.flaps.Store(0)
 	}
-	io.log.Warn().Msg("connection to the MQTT broker lost; reconnecting")
-	return true
 }
 
-func (io *ioSide) onConnectError(err error) { io.noteErr("connect", err) }
-
-// onPublish runs on paho's receive goroutine for every incoming message. It
-// decodes for each configured topic that matches and leaves the result in
-// the topic's box; it never waits for the tick, so keep-alives and acks go
-// on whatever the application does.
-func (io *ioSide) onPublish(pr paho.PublishReceived) (bool, error) {
-	p := pr.Packet
-	io.receive(p.Topic, p.Payload, p.Retain)
-	return true, nil
+// subHandler decodes the messages of one subscribe topic and leaves each
+// in the topic's box; it never waits for the tick, so keep-alives and acks
+// go on whatever the application does.
+func (io *ioSide) subHandler(s *subTopic) mqttconn.Handler {
+	return func(p *mqttconn.Message) {
+		m := &rxMsg{topic: p.Topic, vals: make([]signals.Value, len(s.outs)), bad: make([]bool, len(s.outs)), retained: p.Retained}
+		meta, err := s.codec.Decode(p.Payload, m.vals, m.bad)
+		m.meta = meta
+		s.nCount.Add(1)
+		s.nBytes.Add(uint64(len(p.Payload)))
+		// In the box before it is counted as a decode error: a tick that
+		// sees the count finds the message too.
+		s.box.Put(m)
+		if err != nil {
+			io.decodeErrs.Add(1)
+			io.warnDecode(p.Topic, len(p.Payload), err)
+		}
+	}
 }
 
-// receive takes one message, from the broker or from a test (Deliver); it
-// reports whether a device or a subscription matched its topic.
-func (io *ioSide) receive(topic string, p []byte, retained bool) bool {
-	io.in.Add(1)
+// receive hands one message to every device and subscribe topic whose
+// filter matches, as the connection's handlers would: how an application
+// test (Deliver) gives the client a message without a broker. It reports
+// whether any matched.
+func (io *ioSide) receive(topic string, payload []byte, retained bool) bool {
+	io.simulated.Add(1)
+	m := &mqttconn.Message{Topic: topic, Payload: payload, Retained: retained}
 	matched := false
 	for _, d := range io.devs {
-		if d.topic != topic {
-			continue
-		}
-		matched = true
-		if !d.receive(p) {
-			io.decodeErrs.Add(1)
-			io.warnDecode(topic, len(p), fmt.Errorf("availability of %s: want %q or %q, got %s", d.name, d.onText, d.offText, payload.Quote(string(p))))
+		if d.topic == topic {
+			matched = true
+			io.deviceHandler(d)(m)
 		}
 	}
 	for _, s := range io.subs {
-		if !match(s.filter, topic) {
-			continue
+		if mqttconn.Match(s.filter, topic) {
+			matched = true
+			io.subHandler(s)(m)
 		}
-		matched = true
-		m := &rxMsg{topic: topic, vals: make([]signals.Value, len(s.outs)), bad: make([]bool, len(s.outs)), retained: retained}
-		var err error
-		if m.meta, err = s.codec.Decode(p, m.vals, m.bad); err != nil {
-			io.decodeErrs.Add(1)
-			io.warnDecode(topic, len(p), err)
-		}
-		s.nCount.Add(1)
-		s.nBytes.Add(uint64(len(p)))
-		s.box.Put(m)
 	}
 	return matched
 }
@@ -477,6 +403,15 @@ func (io *ioSide) send(ctx context.Context) {
 			io.dropped.Add(1)
 		}
 	}
+	strikes := 0 // connections lost in a row while the front message waited for its acknowledgement
+	drop := func(m *queue.Message, err error) {
+		io.dropped.Add(1)
+		io.noteErr("publish "+m.Topic, err)
+		if err := io.store.Pop(); err != nil {
+			io.noteErr("queue", err)
+		}
+		strikes = 0
+	}
 	for ctx.Err() == nil {
 		io.handoff.Drain(take)
 		io.queued.Store(int64(io.store.Len()))
@@ -488,8 +423,7 @@ func (io *ioSide) send(ctx context.Context) {
 			}
 			continue
 		}
-		sc := io.conn.Load()
-		if !io.connected.Load() || sc == nil || sc.ctx.Err() != nil {
+		if !io.connected.Load() {
 			select {
 			case <-io.wake:
 			case <-io.up:
@@ -497,31 +431,32 @@ func (io *ioSide) send(ctx context.Context) {
 			}
 			continue
 		}
-		p := &io.pub
-		p.Topic, p.Payload, p.QoS, p.Retain = m.Topic, m.Payload, m.QoS, m.Retain
 		start := time.Now()
-		resp, err := io.cm.Publish(sc.ctx, p)
+		err := io.conn.Publish(context.Background(), m.Topic, m.Payload, m.QoS, m.Retain)
 		switch {
-		case err == nil && (resp == nil || resp.ReasonCode < 0x80):
+		case err == nil:
 			if m.QoS > 0 {
 				io.rttNs.Store(int64(time.Since(start)))
 			}
 			io.sendFailing.Store(false)
 			io.out.Add(1)
+			strikes = 0
 			if err := io.store.Pop(); err != nil {
 				io.noteErr("queue", err)
 			}
-		case resp != nil && resp.ReasonCode >= 0x80:
-			// The broker refused this message (not authorised, quota, ...):
-			// sending it again would be refused again.
-			io.dropped.Add(1)
-			io.noteErr("publish "+m.Topic, fmt.Errorf("refused with reason code %#x", resp.ReasonCode))
-			io.store.Pop()
+		case isRefused(err):
+			// Sending it again would be refused again.
+			drop(m, err)
 		case ctx.Err() != nil:
 			return
+		case errors.Is(err, mqttconn.ErrConnectionLost) && m.QoS > 0 && strikes+1 >= poisonStrikes:
+			drop(m, fmt.Errorf("the broker closed the connection each of the %d times this message was sent (it refuses it; an MQTT 3.1.1 broker can say so no other way): dropped", poisonStrikes))
 		default:
 			// The connection dropped or the acknowledgement timed out: keep
 			// the message and send it again on the next connection.
+			if errors.Is(err, mqttconn.ErrConnectionLost) && m.QoS > 0 {
+				strikes++
+			}
 			io.sendFailing.Store(io.connected.Load())
 			io.noteErr("publish", err)
 			select {

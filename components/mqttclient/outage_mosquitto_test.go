@@ -82,7 +82,13 @@ func (m *mosquittoProc) stop() {
 // TestBrokerOutageMosquitto is TestBrokerOutageAt1kHz against Debian's
 // mosquitto, stopped and restarted; a persistent-session subscriber collects
 // the sequence.
-func TestBrokerOutageMosquitto(t *testing.T) {
+func TestBrokerOutageMosquitto(t *testing.T) { testBrokerOutageMosquitto(t, "5") }
+
+// TestBrokerOutageMosquitto311 is TestBrokerOutageMosquitto with the client
+// on MQTT 3.1.1 (mosquitto -V mqttv311).
+func TestBrokerOutageMosquitto311(t *testing.T) { testBrokerOutageMosquitto(t, "3.1.1") }
+
+func testBrokerOutageMosquitto(t *testing.T, protocol string) {
 	if testing.Short() {
 		t.Skip("runs for about 8 s")
 	}
@@ -98,7 +104,7 @@ func TestBrokerOutageMosquitto(t *testing.T) {
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, ack *paho.Connack) {
 			go cm.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "outage/seq", QoS: 1}}})
 		},
-		ClientConfig: paho.ClientConfig{ClientID: "outage-sub", OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		ClientConfig: paho.ClientConfig{ClientID: "outage-sub-" + protocol, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
 				mu.Lock()
 				got = append(got, string(pr.Packet.Payload))
@@ -117,12 +123,13 @@ func TestBrokerOutageMosquitto(t *testing.T) {
 	h := runtimetest.New(t, mqttclient.Type, fmt.Sprintf(`fs: 1000
 config:
   servers: [mqtt://%s]
+  protocol: %s
   retry_min: 100ms
   retry_max: 500ms
   signal_timeout: 500ms
   publish:
     - {name: Seq, topic: outage/seq, type: int, qos: 1, on_connect: false}
-`, m.addr))
+`, m.addr, protocol))
 	connect(t, h)
 	const upMs, downMs, afterMs = 1000, 3000, 1000
 	n := upMs + downMs + afterMs

@@ -8,19 +8,27 @@
 //
 //   - Subscriptions are registered once and made on every connection, in one
 //     SUBSCRIBE, before OnUp runs; a broker that lost the session (or never
-//     keeps one) gets them back.
+//     keeps one) gets them back. Overlapping filters are merged into
+//     pairwise disjoint ones, so the broker sends each message once, and
+//     every handler whose filter matches gets it.
 //   - Received messages are copied off the network goroutine into a bounded
 //     queue and handed, in arrival order, to the handlers on one dispatch
 //     goroutine. A full queue drops the message and counts it: a slow handler
-//     never stalls keep-alives or acknowledgements.
+//     never stalls keep-alives or acknowledgements. With Options.Direct the
+//     handlers run on the network goroutine instead, before the message is
+//     acknowledged, so that a flood waits at the broker.
 //   - Connection up and down events travel through the same dispatch
 //     goroutine, in order with the messages, so a user needs no locking
 //     between its handlers and its connection callbacks.
 //   - Publish never queues inside the client library: while disconnected it
-//     fails at once with ErrNotConnected, so a caller that must not lose a
-//     message keeps it in its own ordered queue (paho.mqtt.golang's store
-//     resends in map order after a reconnect; this transport never gives it
-//     anything to resend).
+//     fails at once with ErrNotConnected, and a publication waiting for its
+//     acknowledgement when the connection drops fails at once the same way,
+//     so a caller that must not lose a message keeps it in its own ordered
+//     queue and sends it again (paho.mqtt.golang's store resends in map
+//     order after a reconnect; this transport never gives it anything to
+//     resend). A publication the broker refuses is a *RefusedError (MQTT 5
+//     reason code 0x80 or above); an MQTT 3.1.1 broker has no way to refuse
+//     but to close the connection.
 package mqttconn
 
 import (
@@ -29,7 +37,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,8 +73,55 @@ func ParseProtocol(s string) (Protocol, error) {
 	return V5, fmt.Errorf("protocol %q: want 5 or 3.1.1", s)
 }
 
-// ErrNotConnected is returned by Publish while no connection is up.
+// ErrNotConnected is returned by Publish while no connection is up, or when
+// the connection a publication was sent on dropped before its
+// acknowledgement came.
 var ErrNotConnected = errors.New("not connected to an MQTT broker")
+
+// ErrConnectionLost is the ErrNotConnected of a publication that was sent
+// and whose connection dropped before its acknowledgement came: the broker
+// may or may not have it. errors.Is(ErrConnectionLost, ErrNotConnected)
+// holds.
+var ErrConnectionLost = fmt.Errorf("%w: the connection dropped before the acknowledgement came", ErrNotConnected)
+
+// ErrNotMQTT5 is the connection error (wrapped) when an MQTT 5 CONNECT is
+// answered with an MQTT 3.1.1 CONNACK refusing the protocol version, as
+// NATS, RabbitMQ before 3.13 and Azure IoT Hub do.
+var ErrNotMQTT5 = errors.New("broker does not speak MQTT 5: set protocol: 3.1.1")
+
+// RefusedError is a publication the broker refused with an MQTT 5 reason
+// code of 0x80 or above (not authorised, quota exceeded, ...): sending it
+// again would be refused again, so a caller drops it and counts it.
+type RefusedError struct {
+	Topic      string
+	ReasonCode byte
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("publish %s: refused by the broker with reason code %#x (%s)", e.Topic, e.ReasonCode, ReasonText(e.ReasonCode))
+}
+
+// ReasonText names an MQTT 5 reason code of CONNACK, PUBACK or DISCONNECT,
+// so that a log line says why and not just a number.
+func ReasonText(rc byte) string {
+	if t, ok := reasons[rc]; ok {
+		return t
+	}
+	return "unknown reason"
+}
+
+var reasons = map[byte]string{
+	0x04: "disconnect with will message", 0x10: "no matching subscribers",
+	0x80: "unspecified error", 0x81: "malformed packet", 0x82: "protocol error", 0x83: "implementation specific error",
+	0x84: "unsupported protocol version", 0x85: "client identifier not valid", 0x86: "bad user name or password",
+	0x87: "not authorized", 0x88: "server unavailable", 0x89: "server busy", 0x8A: "banned",
+	0x8B: "server shutting down", 0x8C: "bad authentication method", 0x8D: "keep alive timeout",
+	0x8E: "session taken over", 0x8F: "topic filter invalid", 0x90: "topic name invalid",
+	0x91: "packet identifier in use", 0x93: "receive maximum exceeded", 0x94: "topic alias invalid",
+	0x95: "packet too large", 0x96: "message rate too high", 0x97: "quota exceeded", 0x98: "administrative action",
+	0x99: "payload format invalid", 0x9A: "retain not supported", 0x9B: "QoS not supported",
+	0x9C: "use another server", 0x9D: "server moved", 0x9F: "connection rate exceeded",
+}
 
 // Will is the message the broker publishes for the client when its
 // connection ends without a DISCONNECT.
@@ -79,7 +133,8 @@ type Will struct {
 }
 
 // Message is a received publication. The handler owns it: its payload is a
-// copy that no one else touches.
+// copy that no one else touches (with Options.Direct, only until the
+// handler returns).
 type Message struct {
 	Topic    string
 	Payload  []byte
@@ -124,8 +179,28 @@ type Options struct {
 	// CleanStart starts every connection with a fresh session (MQTT 3.1.1
 	// clean session); SessionExpiry (MQTT 5 only) keeps the session that long
 	// after a disconnection. Sparkplug needs CleanStart and SessionExpiry 0.
+	// MQTT 3.1.1 has no expiry: CleanStart false is a persistent session the
+	// broker keeps until a clean connection.
 	CleanStart    bool
 	SessionExpiry time.Duration
+	// CleanStartOnce (MQTT 5, with CleanStart) starts only the first
+	// connection after Start with a fresh session; later ones resume it, so
+	// what the broker kept for SessionExpiry during an outage arrives. A
+	// 3.1.1 clean session ends with its connection, so there it cannot be
+	// had and is refused.
+	CleanStartOnce bool
+	// ReceiveMaximum (MQTT 5) is how many QoS 1/2 messages the broker may
+	// send ahead of their acknowledgements; paho.golang also sizes its
+	// receive buffer by it. 0: the library's default (65535).
+	ReceiveMaximum uint16
+	// Direct runs the handlers on the client library's receive goroutine,
+	// in arrival order, before each message is acknowledged, instead of on
+	// the dispatch goroutine: nothing is copied or dropped, and a flood
+	// waits at the broker (MQTT 5 Receive Maximum, the broker's in-flight
+	// window on 3.1.1) instead of filling the inbound queue. A handler must
+	// then do only short work that never waits, and keep no reference to
+	// the message's payload after it returns.
+	Direct bool
 	// Will, when set, is called before every connection attempt for the will
 	// that connection carries, so a will can change between connections
 	// (Sparkplug's bdSeq). nil: no will.
@@ -172,10 +247,11 @@ type Conn interface {
 
 // Stats are a connection's counters.
 type Stats struct {
-	Connections   uint64 // connections made
-	Received      uint64 // messages received
-	Dropped       uint64 // received messages dropped because the inbound queue was full
-	ConnectErrors uint64 // failed connection attempts
+	Connections    uint64 // connections made
+	Received       uint64 // messages received
+	Dropped        uint64 // received messages dropped because the inbound queue was full
+	ConnectErrors  uint64 // failed connection attempts
+	SessionPresent bool   // the broker resumed a session on the last connection
 }
 
 // New returns an unstarted connection.
@@ -229,26 +305,10 @@ func (o *Options) normalise() error {
 	if o.Protocol == V311 && o.SessionExpiry != 0 {
 		return fmt.Errorf("mqttconn: session expiry %v needs MQTT 5; MQTT 3.1.1 has only clean or persistent sessions", o.SessionExpiry)
 	}
+	if o.Protocol == V311 && o.CleanStartOnce {
+		return errors.New("mqttconn: a clean start on the first connection only needs MQTT 5; an MQTT 3.1.1 clean session ends with its connection")
+	}
 	return nil
-}
-
-// ParseServer checks a broker URL and fills in its scheme's default port.
-func ParseServer(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("server %q: %v", s, err)
-	}
-	port := map[string]string{"mqtt": "1883", "tcp": "1883", "mqtts": "8883", "ssl": "8883", "tls": "8883", "ws": "80", "wss": "443"}[u.Scheme]
-	if port == "" {
-		return nil, fmt.Errorf("server %q: scheme %q: want mqtt, mqtts, ws or wss", s, u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return nil, fmt.Errorf("server %q: no host", s)
-	}
-	if u.Port() == "" {
-		u.Host += ":" + port
-	}
-	return u, nil
 }
 
 // TLSFiles are TLS settings given as files, as configuration holds them.
@@ -329,6 +389,13 @@ type sub struct {
 	h      Handler
 }
 
+// scope is the lifetime of one connection: cancelled when it drops, so a
+// publication waiting for its acknowledgement on it returns at once.
+type scope struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
 // base is what both implementations share: options, subscriptions, the
 // dispatch goroutine and the counters.
 type base struct {
@@ -336,6 +403,16 @@ type base struct {
 
 	mu   sync.Mutex
 	subs []sub
+	// view is subs for the receive path, replaced (never changed) by addSub.
+	view atomic.Pointer[[]sub]
+
+	// stateMu orders connection events: gen counts connections begun and
+	// lost, so that a connection lost while its subscriptions were being
+	// made is never reported up afterwards.
+	stateMu sync.Mutex
+	gen     uint64
+	scope   atomic.Pointer[scope]
+	present atomic.Bool
 
 	msgs       chan *Message // network goroutine -> dispatch; bounded, drops when full
 	ctrl       chan event    // connection events; never dropped
@@ -359,7 +436,8 @@ func newBase(o Options) *base {
 }
 
 func (b *base) Stats() Stats {
-	return Stats{Connections: b.nConn.Load(), Received: b.nRecv.Load(), Dropped: b.nDropped.Load(), ConnectErrors: b.nConnErr.Load()}
+	return Stats{Connections: b.nConn.Load(), Received: b.nRecv.Load(), Dropped: b.nDropped.Load(), ConnectErrors: b.nConnErr.Load(),
+		SessionPresent: b.present.Load()}
 }
 
 func (b *base) Connected() bool { return b.connected.Load() }
@@ -377,27 +455,33 @@ func (b *base) addSub(filter string, qos byte, h Handler) error {
 	}
 	b.mu.Lock()
 	b.subs = append(b.subs, sub{filter, qos, h})
+	view := append([]sub(nil), b.subs...)
+	b.view.Store(&view)
 	b.mu.Unlock()
 	return nil
 }
 
-// filters returns the distinct filters with the highest QoS asked for each.
-func (b *base) filters() map[string]byte {
+// filters returns the filters to subscribe to: pairwise disjoint, covering
+// every registered one, each with the highest QoS asked for what it covers.
+func (b *base) filters() ([]string, []byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	m := make(map[string]byte, len(b.subs))
-	for _, s := range b.subs {
-		if q, ok := m[s.filter]; !ok || s.qos > q {
-			m[s.filter] = s.qos
-		}
+	fs, qs := make([]string, len(b.subs)), make([]byte, len(b.subs))
+	for i, s := range b.subs {
+		fs[i], qs[i] = s.filter, s.qos
 	}
-	return m
+	return disjoint(fs, qs)
 }
 
-// received is called on the library's network goroutine: it copies the
-// message and leaves it for the dispatch goroutine without ever waiting.
+// received is called on the library's network goroutine. Without Direct it
+// copies the message and leaves it for the dispatch goroutine without ever
+// waiting; with Direct it hands it to the handlers there and then.
 func (b *base) received(topic string, payload []byte, qos byte, retained bool) {
 	b.nRecv.Add(1)
+	if b.o.Direct {
+		b.deliver(&Message{Topic: topic, Payload: payload, QoS: qos, Retained: retained})
+		return
+	}
 	m := &Message{Topic: topic, Payload: append([]byte(nil), payload...), QoS: qos, Retained: retained}
 	select {
 	case b.msgs <- m:
@@ -406,17 +490,69 @@ func (b *base) received(topic string, payload []byte, qos byte, retained bool) {
 	}
 }
 
-// up marks the connection up and tells the dispatch goroutine.
-func (b *base) up() {
+// deliver gives m to every handler whose filter matches it.
+func (b *base) deliver(m *Message) {
+	subs := b.view.Load()
+	if subs == nil {
+		return
+	}
+	for _, s := range *subs {
+		if Match(s.filter, m.Topic) {
+			s.h(m)
+		}
+	}
+}
+
+// begin starts a connection attempt's generation; the connection is
+// reported up only if nothing was lost since.
+func (b *base) begin() uint64 {
+	b.stateMu.Lock()
+	defer b.stateMu.Unlock()
+	b.gen++
+	return b.gen
+}
+
+// up marks the connection of generation gen up, with a new scope, and
+// tells the dispatch goroutine; it reports false when that connection was
+// lost meanwhile.
+func (b *base) up(gen uint64, sessionPresent bool) bool {
+	b.stateMu.Lock()
+	defer b.stateMu.Unlock()
+	if gen != b.gen {
+		return false
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if old := b.scope.Swap(&scope{ctx, cancel}); old != nil {
+		old.cancel()
+	}
+	b.present.Store(sessionPresent)
 	b.upSince.Store(time.Now().UnixNano())
 	b.connected.Store(true)
 	b.nConn.Add(1)
 	b.ctrl <- event{kind: evUp}
+	return true
 }
 
-// down marks the connection down, counting a flap when it was short.
+// current returns the scope of the connection that is up, or nil.
+func (b *base) current() *scope {
+	sc := b.scope.Load()
+	if sc == nil || !b.connected.Load() || sc.ctx.Err() != nil {
+		return nil
+	}
+	return sc
+}
+
+// down marks the connection down, ending its scope and counting a flap
+// when it was short.
 func (b *base) down(err error) {
-	if !b.connected.Swap(false) {
+	b.stateMu.Lock()
+	b.gen++
+	if sc := b.scope.Load(); sc != nil {
+		sc.cancel()
+	}
+	was := b.connected.Swap(false)
+	b.stateMu.Unlock()
+	if !was {
 		return
 	}
 	if time.Since(time.Unix(0, b.upSince.Load())) < stableAfter {
@@ -459,21 +595,7 @@ func (b *base) stopDispatch(ctx context.Context) error {
 // Connection events are taken first when both wait.
 func (b *base) dispatch(ctx context.Context) {
 	defer close(b.done)
-	var subs []sub
-	subsGen := -1
-	handle := func(m *Message) {
-		b.mu.Lock()
-		if len(b.subs) != subsGen {
-			subs = append(subs[:0], b.subs...)
-			subsGen = len(b.subs)
-		}
-		b.mu.Unlock()
-		for _, s := range subs {
-			if Match(s.filter, m.Topic) {
-				s.h(m)
-			}
-		}
-	}
+	handle := b.deliver
 	for {
 		select {
 		case e := <-b.ctrl:
@@ -518,55 +640,4 @@ func (b *base) publishCtx(ctx context.Context) (context.Context, context.CancelF
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, b.o.PublishTimeout)
-}
-
-// Match reports whether topic matches filter (MQTT 4.7). Wildcards at the
-// first level do not match topics starting with '$'.
-func Match(filter, topic string) bool {
-	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
-		return false
-	}
-	for {
-		fl, frest, fmore := strings.Cut(filter, "/")
-		if fl == "#" {
-			return true
-		}
-		tl, trest, tmore := strings.Cut(topic, "/")
-		if fl != "+" && fl != tl {
-			return false
-		}
-		if !fmore || !tmore {
-			// "a/#" also matches "a".
-			return fmore == tmore || (fmore && frest == "#")
-		}
-		filter, topic = frest, trest
-	}
-}
-
-// ValidFilter checks a subscription filter's wildcards.
-func ValidFilter(f string) error {
-	if f == "" {
-		return errors.New("topic filter is empty")
-	}
-	levels := strings.Split(f, "/")
-	for i, l := range levels {
-		if strings.Contains(l, "#") && (l != "#" || i != len(levels)-1) {
-			return fmt.Errorf("topic filter %q: # must be a whole last level", f)
-		}
-		if strings.Contains(l, "+") && l != "+" {
-			return fmt.Errorf("topic filter %q: + must be a whole level", f)
-		}
-	}
-	return nil
-}
-
-// ValidTopic checks a publish topic.
-func ValidTopic(t string) error {
-	if t == "" {
-		return errors.New("topic is empty")
-	}
-	if strings.ContainsAny(t, "+#\x00") {
-		return fmt.Errorf("topic %q: a publish topic cannot hold +, # or NUL", t)
-	}
-	return nil
 }

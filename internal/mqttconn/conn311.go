@@ -72,17 +72,18 @@ func (c *conn311) run(ctx context.Context, urls []*url.URL) {
 			}
 		}
 		attempt++
-		cl, lost, at, err := c.connectAny(ctx, urls, start)
+		cl, lost, at, present, err := c.connectAny(ctx, urls, start)
 		if err != nil {
 			continue
 		}
+		gen := c.begin()
 		attempt = 0
 		start = (at + 1) % len(urls)
 		if !c.subscribeAll(cl) {
 			cl.Disconnect(0)
 			continue
 		}
-		c.up()
+		c.up(gen, present)
 		select {
 		case err := <-lost:
 			c.down(err)
@@ -94,25 +95,25 @@ func (c *conn311) run(ctx context.Context, urls []*url.URL) {
 
 // connectAny tries every server once, from start on in list order, with a
 // fresh client each, and returns the index of the one that answered.
-func (c *conn311) connectAny(ctx context.Context, urls []*url.URL, start int) (mqtt.Client, chan error, int, error) {
+func (c *conn311) connectAny(ctx context.Context, urls []*url.URL, start int) (mqtt.Client, chan error, int, bool, error) {
 	var last error
 	for k := range urls {
 		if ctx.Err() != nil {
-			return nil, nil, 0, ctx.Err()
+			return nil, nil, 0, false, ctx.Err()
 		}
 		i := (start + k) % len(urls)
 		u := urls[i]
-		cl, lost, err := c.connect(ctx, u)
+		cl, lost, present, err := c.connect(ctx, u)
 		if err == nil {
-			return cl, lost, i, nil
+			return cl, lost, i, present, nil
 		}
 		if ctx.Err() != nil {
-			return nil, nil, 0, ctx.Err()
+			return nil, nil, 0, false, ctx.Err()
 		}
 		last = fmt.Errorf("%s: %w", u.Redacted(), err)
 		c.connectError(last)
 	}
-	return nil, nil, 0, last
+	return nil, nil, 0, false, last
 }
 
 // connect makes one connection attempt. ConnectTimeout bounds all of it,
@@ -123,7 +124,7 @@ func (c *conn311) connectAny(ctx context.Context, urls []*url.URL, start int) (m
 // library's connect goroutine then fails at once instead of waiting on a
 // broker that accepted the socket but does not answer; a NATS node holds a
 // CONNECT while JetStream has no leader for its MQTT streams, for example.
-func (c *conn311) connect(ctx context.Context, u *url.URL) (mqtt.Client, chan error, error) {
+func (c *conn311) connect(ctx context.Context, u *url.URL) (mqtt.Client, chan error, bool, error) {
 	o := &c.o
 	deadline := time.Now().Add(o.ConnectTimeout)
 	lost := make(chan error, 1)
@@ -226,15 +227,19 @@ func (c *conn311) connect(ctx context.Context, u *url.URL) (mqtt.Client, chan er
 	case <-timer.C:
 		abort()
 		cl.Disconnect(0)
-		return nil, nil, fmt.Errorf("no CONNACK within the connect timeout %v", o.ConnectTimeout)
+		return nil, nil, false, fmt.Errorf("no CONNACK within the connect timeout %v", o.ConnectTimeout)
 	case <-ctx.Done():
 		abort()
 		cl.Disconnect(0)
-		return nil, nil, ctx.Err()
+		return nil, nil, false, ctx.Err()
 	}
 	if err := tok.Error(); err != nil {
 		abort()
-		return nil, nil, err
+		return nil, nil, false, err
+	}
+	present := false
+	if ct, ok := tok.(*mqtt.ConnectToken); ok {
+		present = ct.SessionPresent()
 	}
 	sockMu.Lock()
 	nc := sock
@@ -242,7 +247,7 @@ func (c *conn311) connect(ctx context.Context, u *url.URL) (mqtt.Client, chan er
 	c.mu.Lock()
 	c.client, c.lost, c.netc = cl, lost, nc
 	c.mu.Unlock()
-	return cl, lost, nil
+	return cl, lost, present, nil
 }
 
 func tcpScheme(s string) bool {
@@ -266,9 +271,13 @@ func brokerURL(u *url.URL) string {
 }
 
 func (c *conn311) subscribeAll(cl mqtt.Client) bool {
-	fs := c.filters()
-	if len(fs) == 0 {
+	list, qs := c.filters()
+	if len(list) == 0 {
 		return true
+	}
+	fs := make(map[string]byte, len(list))
+	for i, f := range list {
+		fs[f] = qs[i]
 	}
 	tok := cl.SubscribeMultiple(fs, nil)
 	if !tok.WaitTimeout(c.o.PublishTimeout) {
@@ -289,28 +298,36 @@ func (c *conn311) subscribeAll(cl mqtt.Client) bool {
 	return true
 }
 
-func (c *conn311) current() mqtt.Client {
+func (c *conn311) client311() mqtt.Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.client
 }
 
+// Publish waits for the acknowledgement, the end of the connection, ctx,
+// or PublishTimeout when ctx has no deadline. The library keeps the
+// payload until the packet is written (and acknowledged), so it gets a
+// copy: the caller may reuse its buffer as soon as Publish returns, even
+// when it returns early.
 func (c *conn311) Publish(ctx context.Context, topic string, payload []byte, qos byte, retain bool) error {
-	cl := c.current()
-	if cl == nil || !c.connected.Load() {
+	cl := c.client311()
+	sc := c.current()
+	if cl == nil || sc == nil {
 		return ErrNotConnected
 	}
 	ctx, cancel := c.publishCtx(ctx)
 	defer cancel()
-	tok := cl.Publish(topic, qos, retain, payload)
+	tok := cl.Publish(topic, qos, retain, append([]byte(nil), payload...))
 	select {
 	case <-tok.Done():
+	case <-sc.ctx.Done():
+		return ErrConnectionLost
 	case <-ctx.Done():
 		return fmt.Errorf("publish %s: %w", topic, ctx.Err())
 	}
 	if err := tok.Error(); err != nil {
-		if !c.connected.Load() || !cl.IsConnectionOpen() {
-			return ErrNotConnected
+		if sc.ctx.Err() != nil || !c.connected.Load() || !cl.IsConnectionOpen() {
+			return ErrConnectionLost
 		}
 		return fmt.Errorf("publish %s: %w", topic, err)
 	}
@@ -321,7 +338,7 @@ func (c *conn311) Subscribe(filter string, qos byte, h Handler) error {
 	if err := c.addSub(filter, qos, h); err != nil {
 		return err
 	}
-	if cl := c.current(); cl != nil && c.connected.Load() {
+	if cl := c.client311(); cl != nil && c.connected.Load() {
 		tok := cl.Subscribe(filter, qos, nil)
 		if !tok.WaitTimeout(c.o.PublishTimeout) {
 			return fmt.Errorf("subscribe %s: no answer from the broker", filter)
@@ -341,7 +358,7 @@ func (c *conn311) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if cl := c.current(); cl != nil {
+	if cl := c.client311(); cl != nil {
 		// Sends DISCONNECT, so the broker discards the will.
 		cl.Disconnect(100)
 	}

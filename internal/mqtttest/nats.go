@@ -39,6 +39,31 @@ func (n *NATSNode) Kill() {
 	}
 }
 
+// Restart kills the node if it runs and starts it again with the same
+// configuration and JetStream store (so MQTT sessions and retained
+// messages survive, as on a real restart), then waits until it answers an
+// MQTT CONNECT.
+func (n *NATSNode) Restart(t testing.TB) {
+	t.Helper()
+	n.Kill()
+	cmd := exec.Command(n.cmd.Path, n.cmd.Args[1:]...)
+	cmd.Stdout, cmd.Stderr = n.out, n.out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("mqtttest: restart nats-server %s: %v", n.Name, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	n.cmd, n.exited = cmd, exited
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := n.waitHealthy(ctx); err != nil {
+		t.Fatalf("mqtttest: nats-server %s not healthy after a restart: %v\n%s", n.Name, err, n.Output())
+	}
+	if err := n.waitMQTT(ctx); err != nil {
+		t.Fatalf("mqtttest: nats-server %s does not accept MQTT after a restart: %v\n%s", n.Name, err, n.Output())
+	}
+}
+
 // Output returns what the server printed, for failure messages.
 func (n *NATSNode) Output() string { return n.out.String() }
 

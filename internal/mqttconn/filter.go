@@ -1,18 +1,22 @@
-package mqttclient
+package mqttconn
 
-import "strings"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // Topic filters. A broker delivers one copy of a message per matching
 // subscription of a client, and paho keeps only one subscription identifier
-// per message, so overlapping filters on one connection mean duplicates that
-// cannot be told apart. The client therefore subscribes to a set of filters
-// no two of which can match the same topic (overlapping ones merged into
-// their common generalisation) and fans each message out locally to every
-// configured topic that matches it.
+// per message (MQTT 3.1.1 has none), so overlapping filters on one
+// connection mean duplicates that cannot be told apart. A connection
+// therefore subscribes to a set of filters no two of which can match the
+// same topic (overlapping ones merged into their common generalisation) and
+// fans each message out locally to every handler whose own filter matches.
 
-// match reports whether topic matches filter (MQTT 4.7). Wildcards at the
+// Match reports whether topic matches filter (MQTT 4.7). Wildcards at the
 // first level do not match topics starting with '$'.
-func match(filter, topic string) bool {
+func Match(filter, topic string) bool {
 	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
 		return false
 	}
@@ -31,6 +35,34 @@ func match(filter, topic string) bool {
 		}
 		filter, topic = frest, trest
 	}
+}
+
+// ValidFilter checks a subscription filter's wildcards.
+func ValidFilter(f string) error {
+	if f == "" {
+		return errors.New("topic is empty")
+	}
+	levels := strings.Split(f, "/")
+	for i, l := range levels {
+		if strings.Contains(l, "#") && (l != "#" || i != len(levels)-1) {
+			return fmt.Errorf("topic %q: # must be a whole last level", f)
+		}
+		if strings.Contains(l, "+") && l != "+" {
+			return fmt.Errorf("topic %q: + must be a whole level", f)
+		}
+	}
+	return nil
+}
+
+// ValidTopic checks a publish topic.
+func ValidTopic(t string) error {
+	if t == "" {
+		return errors.New("topic is empty")
+	}
+	if strings.ContainsAny(t, "+#\x00") {
+		return fmt.Errorf("topic %q: a publish topic cannot hold + or # (nor NUL)", t)
+	}
+	return nil
 }
 
 // overlap reports whether some topic matches both filters.
@@ -84,9 +116,10 @@ func generalise(a, b string) string {
 	return strings.Join(out, "/")
 }
 
-// brokerFilters reduces filters (with their QoS) to pairwise disjoint
-// filters covering them all, each with the highest QoS it covers.
-func brokerFilters(filters []string, qos []byte) ([]string, []byte) {
+// disjoint reduces filters (with their QoS) to pairwise disjoint filters
+// covering them all, each with the highest QoS it covers, in the order
+// they were first given.
+func disjoint(filters []string, qos []byte) ([]string, []byte) {
 	var fs []string
 	var qs []byte
 	add := func(f string, q byte) {

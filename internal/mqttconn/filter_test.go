@@ -1,4 +1,4 @@
-package mqttclient
+package mqttconn
 
 import (
 	"math/rand/v2"
@@ -17,8 +17,8 @@ func TestMatch(t *testing.T) {
 		{"$SYS/#", "$SYS/x", true}, {"a/b", "a/b/", false}, {"a/b/", "a/b/", true}, {"a", "a/b", false},
 	}
 	for _, c := range cases {
-		if got := match(c.filter, c.topic); got != c.want {
-			t.Errorf("match(%q, %q) = %v", c.filter, c.topic, got)
+		if got := Match(c.filter, c.topic); got != c.want {
+			t.Errorf("Match(%q, %q) = %v", c.filter, c.topic, got)
 		}
 	}
 }
@@ -68,19 +68,19 @@ func TestBrokerFiltersDisjointAndCovering(t *testing.T) {
 			fs = append(fs, randomFilter(r))
 			qs = append(qs, byte(r.IntN(3)))
 		}
-		bf, bq := brokerFilters(fs, qs)
+		bf, bq := disjoint(fs, qs)
 		for i := 0; i < 50; i++ {
 			topic := randomTopic(r)
 			matched := 0
 			var q byte
 			for j, f := range bf {
-				if match(f, topic) {
+				if Match(f, topic) {
 					matched++
 					q = bq[j]
 				}
 			}
 			for j, f := range fs {
-				if match(f, topic) {
+				if Match(f, topic) {
 					if matched != 1 {
 						t.Fatalf("filters %v -> %v: topic %q matches %d broker filters", fs, bf, topic, matched)
 					}
@@ -111,12 +111,12 @@ func TestOverlapExactness(t *testing.T) {
 		// whenever a witness exists.
 		for j := 0; j < 200; j++ {
 			topic := randomTopic(r)
-			if match(a, topic) && match(b, topic) && !overlap(a, b) {
+			if Match(a, topic) && Match(b, topic) && !overlap(a, b) {
 				t.Fatalf("overlap(%q, %q) = false, but both match %q", a, b, topic)
 			}
 		}
 	}
-	if fs, _ := brokerFilters([]string{"$SYS/x", "+/x", "#"}, []byte{0, 0, 0}); len(fs) != 2 {
+	if fs, _ := disjoint([]string{"$SYS/x", "+/x", "#"}, []byte{0, 0, 0}); len(fs) != 2 {
 		t.Errorf("a $ filter merged into a wildcard one that cannot match it: %v", fs)
 	}
 	if overlap("a/b", "a/c") || overlap("a/+", "a/b/c") || !overlap("a/#", "a") || !overlap("+/b", "a/+") {
