@@ -137,6 +137,9 @@ func (l *loader) sectionsLoad(inherit Rate) {
 
 func (l *loader) sectionLoad(s *sectionState, inherit Rate) {
 	d, key := s.d, s.sec.Key
+	if s.sec.Component != nil {
+		l.reserve(s)
+	}
 	if isBad(s.val) {
 		return // reported where the variable is named
 	}
@@ -161,15 +164,20 @@ func (l *loader) sectionLoad(s *sectionState, inherit Rate) {
 	}
 }
 
-// sectionComponent builds a section's component at the top level.
-func (l *loader) sectionComponent(s *sectionState, inherit Rate) {
-	a, name, d := l.app, s.sec.ComponentName, s.d
+// reserve reports a top-level component that takes the name of the
+// section's component.
+func (l *loader) reserve(s *sectionState) {
 	for _, e := range l.entries {
-		if e.parent == nil && e.node.Name == name && !e.clash {
-			l.errs.add(e.namePos, e.node.Path, "the name %s is reserved: the application's %s: section puts its state there", name, s.sec.Key)
+		if e.parent == nil && e.node.Name == s.sec.ComponentName && !e.clash {
+			l.errs.add(e.namePos, e.node.Path, "the name %s is reserved: the application's %s: section puts its state there", s.sec.ComponentName, s.sec.Key)
 			e.clash = true
 		}
 	}
+}
+
+// sectionComponent builds a section's component at the top level.
+func (l *loader) sectionComponent(s *sectionState, inherit Rate) {
+	a, name, d := l.app, s.sec.ComponentName, s.d
 	n := &Node{Name: name, Path: a.Name + "." + name, TypeName: s.sec.Component.name, Rate: inherit}
 	n.log = l.opts.Log.With().Str("component", n.Path).Logger()
 	b := &Builder{node: n, path: n.Path, emit: a.emit}
@@ -243,8 +251,11 @@ func (l *loader) sectionErrors(s *sectionState, err error) {
 }
 
 func (l *loader) sectionPos(s *sectionState, fe *FieldError) Pos {
-	if s.val == nil {
+	switch {
+	case s.val == nil:
 		return Pos{File: l.app.File, Line: 1, Col: 1}
+	case fe.Path == "":
+		return s.d.pos(s.key)
 	}
 	return l.placeField(s.d, s.val, fe)
 }

@@ -28,7 +28,8 @@ Commands:
   passwd                 print a password hash for an MQTTBroker user (reads the password from stdin)
   watch [PATTERN...]     live table of a running application's signals, quality and alarms
   get PATTERN...         print current values (patterns: * one level, ** any depth)
-  set PATH VALUE         write a parameter (needs view: writes and a user)
+  set PATH VALUE         write a parameter (needs view: writes and a user); with --system APP.yaml
+                         or --broker URL --group NAME: through the system's broker (Sparkplug NCMD)
   ack PATH... | --all    acknowledge alarms
   force PATH VALUE       force a signal; force --list lists the forces
   unforce PATH... | --all

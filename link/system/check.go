@@ -273,6 +273,11 @@ func CheckApps(apps []*runtime.App) runtime.ConfigErrors {
 			}
 			x, why := source(a, rel)
 			kind, _, _ := member(b, w.From)
+			if n, ok := a.Find(rel[:max(strings.LastIndexByte(rel, '.'), 0)]); ok {
+				if _, isPort := n.Port(rel[strings.LastIndexByte(rel, '.')+1:]); isPort {
+					why = fmt.Sprintf("%s is a signal of %s; only parameters can be written", rel, an)
+				}
+			}
 			switch {
 			case why != "":
 			case x.Param == nil:

@@ -261,6 +261,16 @@ func (r *Runner) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Exports returns the paths of the members the application publishes, in
+// the order of its birth.
+func (r *Runner) Exports() []string {
+	out := make([]string, len(r.exp))
+	for i, x := range r.exp {
+		out[i] = x.Path
+	}
+	return out
+}
+
 // Edge returns the edge node, for its counters.
 func (r *Runner) Edge() *link.EdgeNode { return r.edge }
 
