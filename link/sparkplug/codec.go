@@ -337,16 +337,20 @@ func valueField(m *sparkplugpb.Payload_Metric) string {
 //
 //	good      -> (no property; 192 when asked)
 //	initial   -> is_null is what says it; 0 BAD
+//	last known -> 500 STALE, detail "last known"
 //	stale     -> 500 STALE
 //	comm lost -> 500 STALE, detail "comm lost"
 //	bad input -> 0 BAD
+//
+// A last known value (a retained message replayed, usable but not known to
+// be live) is stale to other hosts, never good and never bad.
 func QualityCode(q signals.Quality) (code int32, detail bool) {
 	switch q {
 	case signals.Good:
 		return QualityGood, false
 	case signals.Stale:
 		return QualityStale, false
-	case signals.CommLost:
+	case signals.CommLost, signals.LastKnown:
 		return QualityStale, true
 	}
 	return QualityBad, false
@@ -424,8 +428,13 @@ func QualityOf(m *sparkplugpb.Payload_Metric) signals.Quality {
 			detail = v.GetStringValue()
 		}
 	}
-	if q == signals.Stale && detail == signals.CommLost.String() {
-		q = signals.CommLost
+	if q == signals.Stale {
+		switch detail {
+		case signals.CommLost.String():
+			q = signals.CommLost
+		case signals.LastKnown.String():
+			q = signals.LastKnown
+		}
 	}
 	return q
 }
