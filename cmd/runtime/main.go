@@ -4,7 +4,7 @@
 //	runtime validate APP.yaml...  check applications without running them
 //	runtime types [--json]        list the component types
 //	runtime types --markdown      rewrite the generated component docs
-//	runtime bench timer|broker|client  measure this machine
+//	runtime bench timer|broker|client|link  measure this machine
 //	runtime passwd                password hash for MQTTBroker users
 //	runtime watch|get|set|ack|force|unforce   look at and operate a running application
 package main
@@ -18,13 +18,16 @@ import (
 const usage = `usage: runtime <command> [flags] [args]
 
 Commands:
-  run [flags] APP.yaml   run an application until SIGINT or SIGTERM (flags: --log-format,
-                         --log-level, --stop-timeout, --memory-limit, --lock-dir, --http)
-  validate APP.yaml...   check applications; print every error and warning as file:line:col: message
+  run [flags] APP.yaml   run an application until SIGINT or SIGTERM, linked to its system when it
+                         has a system: section (flags: --log-format, --log-level, --stop-timeout,
+                         --memory-limit, --lock-dir, --http)
+  validate APP.yaml...   check applications (and the routes and writes between those given
+                         together); print every error and warning as file:line:col: message
   types [--json] [TYPE]  list the component types with their config keys, signals, parameters and alarms
   types --markdown       rewrite docs/components.md and the config tables of the component READMEs
-  bench timer|broker|client
-                         measure timer precision, broker and client throughput on this machine
+  bench timer|broker|client|link
+                         measure timer precision, broker and client throughput, and the latency
+                         between linked runtimes on this machine
   passwd                 print a password hash for an MQTTBroker user (reads the password from stdin)
   watch [PATTERN...]     live table of a running application's signals, quality and alarms
   get PATTERN...         print current values (patterns: * one level, ** any depth)
@@ -82,11 +85,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 2
 }
 
-const benchUsage = `usage: runtime bench <timer|broker|client> [flags]
+const benchUsage = `usage: runtime bench <timer|broker|client|link> [flags]
 
   timer    lateness of Metronome's timer, time.Ticker and cyclictest at a rate
   broker   throughput and latency of the embedded broker beside mosquitto
   client   publish throughput of the MQTT client beside raw autopaho
+  link     latency between two linked runtimes beside raw paho, and the birth
+           storm after a broker restart
 
 Run 'runtime bench <name> --help' for its flags.
 `
@@ -103,6 +108,8 @@ func bench(args []string, stdout, stderr io.Writer) int {
 		return benchBroker(args[1:], stdout, stderr)
 	case "client":
 		return benchMQTTClient(args[1:], stdout, stderr)
+	case "link":
+		return benchLink(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, benchUsage)
 		return 0
