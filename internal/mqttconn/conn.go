@@ -352,8 +352,8 @@ type base struct {
 	mu   sync.Mutex
 	subs []sub
 
-	msgs       chan *Message // network goroutine -> dispatch; bounded, drops when full
-	ctrl       chan event    // connection events; never dropped
+	msgs chan *Message // network goroutine -> dispatch; bounded, drops when full
+	ctrl chan event    // connection events; never dropped
 	// handling is held while a handler or connection callback runs, on
 	// the dispatch goroutine or inline; pending counts the messages and
 	// events queued or being handled, so an inline delivery can tell that
@@ -377,9 +377,9 @@ func newBase(o Options) *base {
 	return &base{
 		o:       o,
 		subsGen: -1,
-		msgs: make(chan *Message, o.InboundQueue),
-		ctrl: make(chan event, 64),
-		done: make(chan struct{}),
+		msgs:    make(chan *Message, o.InboundQueue),
+		ctrl:    make(chan event, 64),
+		done:    make(chan struct{}),
 	}
 }
 
