@@ -139,18 +139,20 @@ type EdgeNode struct {
 	bdSeq     atomic.Uint64
 
 	// Owned by the run goroutine.
-	cur     []sparkplug.Sample
-	sent    []sparkplug.Sample
-	sentAt  []time.Time
-	dirty   []bool
-	pending []time.Time // zero: nothing waiting for MinInterval
-	dirtyN  []int
-	born    bool
-	seq     uint8
-	pend    []writeResult
-	buf     []byte
-	now     time.Time // of the current pass, for pulled changes
-	add     func(Change)
+	cur      []sparkplug.Sample
+	sent     []sparkplug.Sample
+	sentAt   []time.Time
+	dirty    []bool
+	pending  []time.Time // zero: nothing waiting for MinInterval
+	dirtyN   []int
+	born     bool
+	seq      uint8
+	pend     []writeResult
+	buf      []byte
+	enc      sparkplug.DataEncoder
+	now      time.Time // of the current pass, for pulled changes
+	add      func(Change)
+	applyNow func(*Change)
 
 	births, data, rebirths, refused  atomic.Uint64
 	writesOK, writesNo, badCmd, pubE atomic.Uint64
@@ -186,6 +188,7 @@ func NewEdgeNode(cfg EdgeConfig) (*EdgeNode, error) {
 	}
 	e := &EdgeNode{cfg: cfg, byName: map[string]int{}}
 	e.add = e.pulled
+	e.applyNow = func(c *Change) { e.apply(c, e.now) }
 	if e.cfg.WriteTimeout <= 0 {
 		e.cfg.WriteTimeout = 5 * time.Second
 	}
@@ -457,9 +460,9 @@ func (e *EdgeNode) run(ctx context.Context) {
 			e.pend = append(e.pend, <-e.results)
 		}
 		now := time.Now()
-		e.ring.drain(func(c *Change) { e.apply(c, now) })
+		e.now = now
+		e.ring.drain(e.applyNow)
 		if e.cfg.Pull != nil {
-			e.now = now
 			e.cfg.Pull(e.add)
 		}
 		if e.birthRq.Swap(false) || !e.born {
@@ -604,31 +607,12 @@ func (e *EdgeNode) birth(now time.Time) {
 // flush publishes one NDATA with the dirty metrics and the write results.
 func (e *EdgeNode) flush(now time.Time) {
 	e.seq++
-	p := &sparkplugpb.Payload{
-		Timestamp: proto.Uint64(uint64(now.UnixMilli())),
-		Seq:       proto.Uint64(uint64(e.seq)),
-		Metrics:   make([]*sparkplugpb.Payload_Metric, 0, len(e.dirtyN)+len(e.pend)),
-	}
-	for _, i := range e.dirtyN {
-		m := &sparkplugpb.Payload_Metric{Alias: proto.Uint64(e.alias(i))}
-		s := e.cur[i]
-		if err := sparkplug.Metric(m, e.dts[i], s, nil); err != nil {
-			s = sparkplug.Sample{Quality: signals.BadInput, Stamp: s.Stamp}
-			m = &sparkplugpb.Payload_Metric{Alias: proto.Uint64(e.alias(i))}
-			_ = sparkplug.Metric(m, e.dts[i], sparkplug.Sample{Quality: signals.Initial, Stamp: s.Stamp}, nil)
-			e.cur[i] = s
-		}
-		p.Metrics = append(p.Metrics, m)
-	}
-	for _, r := range e.pend {
-		p.Metrics = append(p.Metrics, e.resultMetric(r))
-	}
-	b, err := proto.MarshalOptions{}.MarshalAppend(e.buf[:0], p)
-	if err != nil {
-		e.pubE.Add(1)
+	var b []byte
+	if len(e.pend) == 0 {
+		b = e.encodeData(now)
+	} else if b = e.marshalData(now); b == nil {
 		return
 	}
-	e.buf = b
 	if err := e.conn.Publish(context.Background(), e.topics.data, b, 0, false); err != nil {
 		// Lost with the connection; the next connection's birth carries the
 		// current values, and the results are kept for it.
@@ -647,6 +631,53 @@ func (e *EdgeNode) flush(now time.Time) {
 	}
 	e.dirtyN = e.dirtyN[:0]
 	e.pend = e.pend[:0]
+}
+
+// encodeData writes an NDATA of the dirty metrics with the data encoder,
+// allocating nothing: the message of every tick that changed something.
+func (e *EdgeNode) encodeData(now time.Time) []byte {
+	e.enc.Begin(uint64(now.UnixMilli()))
+	for _, i := range e.dirtyN {
+		if err := e.enc.Metric(e.alias(i), e.dts[i], e.cur[i]); err != nil {
+			// A value of the wrong kind from the caller: no value rather
+			// than a converted one.
+			e.cur[i] = sparkplug.Sample{Quality: signals.BadInput, Stamp: e.cur[i].Stamp}
+			_ = e.enc.Metric(e.alias(i), e.dts[i], e.cur[i])
+		}
+	}
+	return e.enc.End(uint64(e.seq))
+}
+
+// marshalData builds an NDATA that carries write results too; nil when it
+// cannot be marshalled.
+func (e *EdgeNode) marshalData(now time.Time) []byte {
+	p := &sparkplugpb.Payload{
+		Timestamp: proto.Uint64(uint64(now.UnixMilli())),
+		Seq:       proto.Uint64(uint64(e.seq)),
+		Metrics:   make([]*sparkplugpb.Payload_Metric, 0, len(e.dirtyN)+len(e.pend)),
+	}
+	for _, i := range e.dirtyN {
+		m := &sparkplugpb.Payload_Metric{Alias: proto.Uint64(e.alias(i))}
+		s := e.cur[i]
+		if err := sparkplug.Metric(m, e.dts[i], s, nil); err != nil {
+			s = sparkplug.Sample{Quality: signals.BadInput, Stamp: s.Stamp}
+			m = &sparkplugpb.Payload_Metric{Alias: proto.Uint64(e.alias(i))}
+			_ = sparkplug.Metric(m, e.dts[i], s, nil)
+			e.cur[i] = s
+		}
+		p.Metrics = append(p.Metrics, m)
+	}
+	for _, r := range e.pend {
+		p.Metrics = append(p.Metrics, e.resultMetric(r))
+	}
+	b, err := proto.MarshalOptions{}.MarshalAppend(e.buf[:0], p)
+	if err != nil {
+		e.pubE.Add(1)
+		e.seq--
+		return nil
+	}
+	e.buf = b
+	return b
 }
 
 func (e *EdgeNode) resultMetric(r writeResult) *sparkplugpb.Payload_Metric {

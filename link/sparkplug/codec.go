@@ -393,14 +393,20 @@ func qualityFromCode(code int32) signals.Quality {
 	return signals.BadInput // Error family
 }
 
-// QualityOf reads a received metric's quality: is_null is initial (never a
-// value), the Quality property (and Metronome's detail) otherwise, good when
-// absent.
+// QualityOf reads a received metric's quality: the Quality property (and
+// Metronome's detail), good when absent. A metric without a value (is_null)
+// is initial (never received) unless its Quality says more: a value lost
+// or bad before one was ever received keeps that quality.
 func QualityOf(m *sparkplugpb.Payload_Metric) signals.Quality {
-	if m.GetIsNull() {
+	q := qualityProp(m.GetProperties())
+	if m.GetIsNull() && q == signals.Good {
 		return signals.Initial
 	}
-	ps := m.GetProperties()
+	return q
+}
+
+// qualityProp reads the Quality property and its detail; good when absent.
+func qualityProp(ps *sparkplugpb.Payload_PropertySet) signals.Quality {
 	if ps == nil {
 		return signals.Good
 	}
@@ -470,9 +476,11 @@ func PropertySet(p Props, q signals.Quality) *sparkplugpb.Payload_PropertySet {
 }
 
 // AddQuality appends the Quality property (and the detail, when needed)
-// for a quality that is not good; a good quality adds nothing.
+// for a quality that is not good; a good quality adds nothing, and neither
+// does initial, which is_null says (a Quality beside is_null means a value
+// lost or bad before one was received).
 func AddQuality(ps *sparkplugpb.Payload_PropertySet, q signals.Quality) {
-	if q == signals.Good {
+	if q == signals.Good || q == signals.Initial {
 		return
 	}
 	code, detail := QualityCode(q)
@@ -611,7 +619,7 @@ func SampleOf(m *sparkplugpb.Payload_Metric, dt uint32, payloadStamp uint64) (Sa
 	v, err := GetValue(m, dt)
 	switch {
 	case errors.Is(err, ErrNull):
-		s.Quality = signals.Initial
+		// no value: QualityOf said initial, or the quality it was lost with
 	case err != nil:
 		s.Quality = signals.BadInput
 		return s, err
