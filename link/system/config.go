@@ -77,8 +77,8 @@ type Broker struct {
 	// Protocol is the MQTT version: 5 (default) or 3.1.1 (brokers such as
 	// NATS that speak only 3.1.1).
 	Protocol string `yaml:"protocol"`
-	// ClientID is the edge node's client ID; the host's adds ".host".
-	// Default: metronome.<system>.<application>.
+	// ClientID is the edge node's client ID; the host's adds "-host".
+	// Default: metronome-<system>-<application>.
 	ClientID string `yaml:"client_id"`
 	// Username is the MQTT user name; empty sends none.
 	Username string `yaml:"username"`
@@ -340,12 +340,18 @@ func (b *Broker) Transport(id string) (mqttconn.Options, error) {
 	return o, nil
 }
 
-// clientID is the edge node's client ID.
+// clientID is the edge node's client ID: letters, digits, - and _ only,
+// which every broker accepts (NATS refuses dots).
 func (c *Config) clientID(app string) string {
 	if c.Broker.ClientID != "" {
 		return c.Broker.ClientID
 	}
-	return "metronome." + c.Name + "." + app
+	return "metronome-" + strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return '_'
+	}, c.Name) + "-" + app
 }
 
 var checkName = runtime.CheckName

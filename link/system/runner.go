@@ -201,11 +201,17 @@ func (r *Runner) build() error {
 		r.hostUp.Store(true)
 		return nil
 	}
-	ht, err := cfg.Broker.Transport(id + ".host")
+	ht, err := cfg.Broker.Transport(id + "-host")
 	if err != nil {
 		return fmt.Errorf("system: broker: %w", err)
 	}
-	ht.OnUp = func() { r.hostUp.Store(true); r.linkState() }
+	ht.OnUp = func() {
+		r.hostUp.Store(true)
+		r.linkState()
+		for _, w := range r.writers {
+			w.retry() // a write that found the host's connection down
+		}
+	}
 	ht.OnDown = func(error) { r.hostUp.Store(false); r.linkState() }
 	wants := make([]link.Want, len(r.remote))
 	for i, in := range r.remote {
@@ -394,12 +400,13 @@ type writer struct {
 	to, node, metric string
 	kick             chan struct{}
 
-	mu     sync.Mutex
-	want   signals.Value
-	have   bool
-	done   signals.Value // last value accepted
-	isDone bool
-	again  bool // write even if done: the peer came back
+	mu      sync.Mutex
+	want    signals.Value
+	have    bool
+	done    signals.Value // last value accepted
+	isDone  bool
+	again   bool // write even if done: the peer came back
+	waiting bool // the last attempt found the peer or the broker away
 }
 
 // offer takes the source's sample; values that are not usable are never
@@ -426,6 +433,17 @@ func (w *writer) resend() {
 	w.poke()
 }
 
+// retry writes again if the last attempt found the peer or the broker
+// away: the host's connection is back.
+func (w *writer) retry() {
+	w.mu.Lock()
+	again := w.waiting
+	w.mu.Unlock()
+	if again {
+		w.poke()
+	}
+}
+
 func (w *writer) poke() {
 	select {
 	case w.kick <- struct{}{}:
@@ -442,14 +460,14 @@ func (w *writer) loop(ctx context.Context) {
 		}
 		w.mu.Lock()
 		v, have := w.want, w.have
-		skip := !have || (w.isDone && v.Equal(w.done) && !w.again)
-		w.again = false
+		skip := !have || (w.isDone && v.Equal(w.done) && !w.again && !w.waiting)
+		w.again, w.waiting = false, false
 		w.mu.Unlock()
 		if skip {
 			continue
 		}
 		if w.r.host == nil || !w.r.host.Online(w.node) {
-			w.report(fmt.Sprintf("%s = %s: waiting for %s to come online", w.to, v, w.node), false)
+			w.wait(v)
 			continue // written when it comes online (onNode)
 		}
 		wctx, cancel := context.WithTimeout(ctx, w.r.cfg.WriteTimeout)
@@ -465,12 +483,24 @@ func (w *writer) loop(ctx context.Context) {
 		case errors.As(err, &refused):
 			w.report(fmt.Sprintf("%s = %s: refused: %s", w.to, v, refused.Reason), true)
 		case errors.Is(err, link.ErrNodeOffline), errors.Is(err, mqttconn.ErrNotConnected):
-			w.report(fmt.Sprintf("%s = %s: waiting for %s to come online", w.to, v, w.node), false)
+			w.wait(v)
 		case errors.Is(err, link.ErrWriteTimeout):
 			w.report(fmt.Sprintf("%s = %s: no answer from %s within %v", w.to, v, w.node, w.r.cfg.WriteTimeout), true)
 		default:
 			w.report(fmt.Sprintf("%s = %s: %v", w.to, v, err), true)
 		}
+	}
+}
+
+// wait notes that v could not be written for now: it is written when the
+// peer comes online or the broker's connection comes back.
+func (w *writer) wait(v signals.Value) {
+	w.mu.Lock()
+	w.waiting = true
+	w.mu.Unlock()
+	w.report(fmt.Sprintf("%s = %s: waiting for %s to come online", w.to, v, w.node), false)
+	if h := w.r.host; h != nil && h.Conn().Connected() && h.Online(w.node) {
+		w.poke() // it came back while this attempt failed: its events may be past
 	}
 }
 

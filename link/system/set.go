@@ -30,7 +30,7 @@ func Set(ctx context.Context, t mqttconn.Options, group, path, text string) (sig
 	if t.ClientID == "" {
 		b := make([]byte, 4)
 		rand.Read(b)
-		t.ClientID = "metronome.set." + hex.EncodeToString(b)
+		t.ClientID = "metronome-set-" + hex.EncodeToString(b)
 	}
 	online := make(chan struct{})
 	h, err := link.NewHost(link.HostConfig{Group: group, Follow: []string{app}, OnlyFollowed: true, Transport: t,
