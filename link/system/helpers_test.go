@@ -32,12 +32,27 @@ func load(t *testing.T, name, text string) (*runtime.App, error) {
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return runtime.Load(file, all.Registry(), runtime.LoadOptions{
+	return runtime.Load(file, testRegistry, runtime.LoadOptions{
 		Log:      zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Sections: system.Sections(),
 		OnAlarm:  func(runtime.AlarmEvent) {},
 	})
 }
+
+// sleepyType takes the time its parameter says in every Process: a pass
+// that is still running long after its first component ran.
+var sleepyType = runtime.Define(runtime.Spec[struct{}]{
+	Name: "Sleepy",
+	Build: func(b *runtime.Builder, _ *struct{}) (runtime.Component, error) {
+		return &sleepy{d: runtime.Param(b, "Sleep", 0.0, runtime.PUnit("s"))}, nil
+	},
+})
+
+type sleepy struct{ d *runtime.Parameter[float64] }
+
+func (s *sleepy) Process(runtime.Tick) { time.Sleep(time.Duration(s.d.Get() * float64(time.Second))) }
+
+var testRegistry = runtime.MustRegistry(append(all.Registry().Types(), sleepyType)...)
 
 // running is an application running on the real clock with its link.
 type running struct {
