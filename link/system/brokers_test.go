@@ -63,3 +63,22 @@ func TestLinkedAcrossNATSClusterFailover(t *testing.T) {
 	b.waitValue("Mirror.In", signals.FloatValue(1600), signals.Good)
 	b.waitValue("System.Line1_Online", signals.BoolValue(true), signals.Good)
 }
+
+// The loss of the broker turns the routed inputs comm lost and the link
+// Disconnected; when the broker is back, the applications are born again
+// and the values are good again.
+func TestBrokerLossAndReturn(t *testing.T) {
+	m := mqtttest.StartMochi(t)
+	g := uniq("plant")
+	start(t, "a.yaml", lineA(g, 0, brokerYAML(m.URL())), system.Options{})
+	b := start(t, "b.yaml", lineB(g, brokerYAML(m.URL()), ""), system.Options{})
+	b.waitValue("Mirror.In", signals.FloatValue(1500), signals.Good)
+	m.Stop()
+	b.waitValue("Mirror.In", signals.FloatValue(1500), signals.CommLost)
+	b.waitValue("System.Connected", signals.BoolValue(false), signals.Good)
+	b.waitAlarm("System.Disconnected", true, "")
+	m.Start()
+	b.waitValue("Mirror.In", signals.FloatValue(1500), signals.Good)
+	b.waitValue("System.Connected", signals.BoolValue(true), signals.Good)
+	b.waitAlarm("System.Disconnected", false, "")
+}
