@@ -220,9 +220,6 @@ func NewHost(cfg HostConfig) (*Host, error) {
 		}
 	}
 	o.CleanStart, o.SessionExpiry = true, 0
-	// Births and data are decoded and delivered as they arrive: the
-	// handler is short and never waits for the network.
-	o.Inline = true
 	if cfg.HostID != "" {
 		topic := sparkplug.StateTopic(cfg.HostID)
 		o.Will = func() *mqttconn.Will {

@@ -12,9 +12,7 @@
 //   - Received messages are copied off the network goroutine into a bounded
 //     queue and handed, in arrival order, to the handlers on one dispatch
 //     goroutine. A full queue drops the message and counts it: a slow handler
-//     never stalls keep-alives or acknowledgements. With Options.Inline a
-//     message that finds nothing waiting is handled at once, in order and
-//     one at a time all the same, on the library's delivery goroutine.
+//     never stalls keep-alives or acknowledgements.
 //   - Connection up and down events travel through the same dispatch
 //     goroutine, in order with the messages, so a user needs no locking
 //     between its handlers and its connection callbacks.
@@ -146,13 +144,6 @@ type Options struct {
 	// InboundQueue is how many received messages may wait for the dispatch
 	// goroutine; default 4096.
 	InboundQueue int
-	// Inline lets a received message be handled at once on the client
-	// library's delivery goroutine when nothing waits for the dispatch
-	// goroutine, saving a hand-over between goroutines (tens to hundreds of
-	// microseconds on a busy machine). Order and one-at-a-time handling
-	// are kept; a handler then delays the library's next delivery while it
-	// runs, so it must be short and never wait.
-	Inline bool
 	// PublishTimeout bounds Publish when its context has no deadline, and
 	// the wait for the SUBACK on each new connection (MQTT 3.1.1 drops a
 	// connection whose SUBSCRIBE goes unanswered and tries the next
@@ -352,17 +343,8 @@ type base struct {
 	mu   sync.Mutex
 	subs []sub
 
-	msgs chan *Message // network goroutine -> dispatch; bounded, drops when full
-	ctrl chan event    // connection events; never dropped
-	// handling is held while a handler or connection callback runs, on
-	// the dispatch goroutine or inline; pending counts the messages and
-	// events queued or being handled, so an inline delivery can tell that
-	// nothing came before it.
-	handling   sync.Mutex
-	pending    atomic.Int64
-	subsCache  []sub
-	subsGen    int
-	dispClosed atomic.Bool
+	msgs       chan *Message // network goroutine -> dispatch; bounded, drops when full
+	ctrl       chan event    // connection events; never dropped
 	done       chan struct{}
 	dispCancel context.CancelFunc
 
@@ -375,11 +357,10 @@ type base struct {
 
 func newBase(o Options) *base {
 	return &base{
-		o:       o,
-		subsGen: -1,
-		msgs:    make(chan *Message, o.InboundQueue),
-		ctrl:    make(chan event, 64),
-		done:    make(chan struct{}),
+		o:    o,
+		msgs: make(chan *Message, o.InboundQueue),
+		ctrl: make(chan event, 64),
+		done: make(chan struct{}),
 	}
 }
 
@@ -424,36 +405,10 @@ func (b *base) filters() map[string]byte {
 func (b *base) received(topic string, payload []byte, qos byte, retained bool) {
 	b.nRecv.Add(1)
 	m := &Message{Topic: topic, Payload: append([]byte(nil), payload...), QoS: qos, Retained: retained}
-	if b.o.Inline && b.pending.Load() == 0 && !b.dispClosed.Load() && b.handling.TryLock() {
-		if b.pending.Load() == 0 {
-			b.handle(m)
-			b.handling.Unlock()
-			return
-		}
-		b.handling.Unlock()
-	}
-	b.pending.Add(1)
 	select {
 	case b.msgs <- m:
 	default:
-		b.pending.Add(-1)
 		b.nDropped.Add(1)
-	}
-}
-
-// handle passes a message to the handlers of the subscriptions it
-// matches; b.handling held.
-func (b *base) handle(m *Message) {
-	b.mu.Lock()
-	if len(b.subs) != b.subsGen {
-		b.subsCache = append(b.subsCache[:0], b.subs...)
-		b.subsGen = len(b.subs)
-	}
-	b.mu.Unlock()
-	for _, s := range b.subsCache {
-		if Match(s.filter, m.Topic) {
-			s.h(m)
-		}
 	}
 }
 
@@ -462,7 +417,6 @@ func (b *base) up() {
 	b.upSince.Store(time.Now().UnixNano())
 	b.connected.Store(true)
 	b.nConn.Add(1)
-	b.pending.Add(1)
 	b.ctrl <- event{kind: evUp}
 }
 
@@ -478,7 +432,6 @@ func (b *base) down(err error) {
 	} else {
 		b.flaps.Store(0)
 	}
-	b.pending.Add(1)
 	b.ctrl <- event{kind: evDown, err: err}
 }
 
@@ -512,12 +465,20 @@ func (b *base) stopDispatch(ctx context.Context) error {
 // Connection events are taken first when both wait.
 func (b *base) dispatch(ctx context.Context) {
 	defer close(b.done)
-	defer b.dispClosed.Store(true)
+	var subs []sub
+	subsGen := -1
 	handle := func(m *Message) {
-		b.handling.Lock()
-		b.handle(m)
-		b.pending.Add(-1)
-		b.handling.Unlock()
+		b.mu.Lock()
+		if len(b.subs) != subsGen {
+			subs = append(subs[:0], b.subs...)
+			subsGen = len(b.subs)
+		}
+		b.mu.Unlock()
+		for _, s := range subs {
+			if Match(s.filter, m.Topic) {
+				s.h(m)
+			}
+		}
 	}
 	for {
 		select {
@@ -545,9 +506,6 @@ func (b *base) dispatch(ctx context.Context) {
 }
 
 func (b *base) control(e event) {
-	b.handling.Lock()
-	defer b.handling.Unlock()
-	defer b.pending.Add(-1)
 	switch e.kind {
 	case evUp:
 		if b.o.OnUp != nil {

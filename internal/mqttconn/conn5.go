@@ -122,13 +122,8 @@ func (c *conn5) Publish(ctx context.Context, topic string, payload []byte, qos b
 	if cm == nil || !c.connected.Load() {
 		return ErrNotConnected
 	}
-	if qos > 0 {
-		// QoS 0 is written on this goroutine and never waits for the
-		// broker (paho ignores ctx for it): no timer per message.
-		var cancel context.CancelFunc
-		ctx, cancel = c.publishCtx(ctx)
-		defer cancel()
-	}
+	ctx, cancel := c.publishCtx(ctx)
+	defer cancel()
 	resp, err := cm.Publish(ctx, &paho.Publish{Topic: topic, Payload: payload, QoS: qos, Retain: retain})
 	if err != nil {
 		if errors.Is(err, autopaho.ConnectionDownError) {
