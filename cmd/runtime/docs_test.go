@@ -159,18 +159,12 @@ func TestEveryYAMLExampleValidates(t *testing.T) {
 					t.Fatalf("%s: neither an application nor a component entry; mark a deliberate fragment with %s: why -->\n%s", name, fragmentMark, ex.text)
 				}
 				var warnings []string
-				opts := runtime.LoadOptions{
+				_, err := runtime.LoadBytes(name, []byte(app), reg, runtime.LoadOptions{
 					Env:       func(string) (string, bool) { return "example", true },
+					Sections:  exampleSections(app, ex.text),
 					Scheduler: scheduler.Options{Virtual: true},
 					OnWarning: func(w *runtime.ConfigError) { warnings = append(warnings, w.Error()) },
-				}
-				if app == ex.text {
-					// A whole application, loaded as `runtime validate` does;
-					// component entries wrapped in Example route from the
-					// examples' own application, which is not its peer.
-					opts.Sections = sections()
-				}
-				_, err := runtime.LoadBytes(name, []byte(app), reg, opts)
+				})
 				if why, known := brokenExamples[name]; known {
 					if err == nil {
 						t.Errorf("%s validates now: take it out of brokenExamples", name)

@@ -18,16 +18,16 @@ import (
 const usage = `usage: runtime <command> [flags] [args]
 
 Commands:
-  run [flags] APP.yaml   run an application until SIGINT or SIGTERM, linked to its system when it
-                         has a system: section (flags: --log-format, --log-level, --stop-timeout,
-                         --memory-limit, --lock-dir, --http)
-  validate APP.yaml...   check applications (and the routes and writes between those given
-                         together); print every error and warning as file:line:col: message
+  run [flags] APP.yaml   run an application until SIGINT or SIGTERM (flags: --log-format,
+                         --log-level, --stop-timeout, --memory-limit, --lock-dir, --http)
+  validate APP.yaml...   check applications; print every error and warning as file:line:col: message
   types [--json] [TYPE]  list the component types with their config keys, signals, parameters and alarms
   types --markdown       rewrite docs/components.md and the config tables of the component READMEs
   bench timer|broker|client|link
                          measure timer precision, broker and client throughput, and the latency
                          between linked runtimes on this machine
+  An application with a system: section runs linked to its system; given together, validate
+  checks the routes and writes between applications (docs/yaml.md, "A system of runtimes").
   passwd                 print a password hash for an MQTTBroker user (reads the password from stdin)
   watch [PATTERN...]     live table of a running application's signals, quality and alarms
   get PATTERN...         print current values (patterns: * one level, ** any depth)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/metronome-rt/metronome/internal/mqtttest"
+	"github.com/metronome-rt/metronome/runtime"
 )
 
 // writeFile writes text to dir/name and returns the path.
@@ -199,4 +200,15 @@ func TestTwoRuntimeProcessesLinked(t *testing.T) {
 		t.Errorf("Line1 did not stop cleanly:\n%s", pa.logs.String())
 	}
 	pb.stop()
+}
+
+// exampleSections are the sections a documentation example loads with: a
+// whole application as `runtime validate` loads it, component entries
+// wrapped in an application of their own without, since they route from
+// the examples' own application, which is no peer of the wrapper.
+func exampleSections(app, text string) []runtime.Section {
+	if app != text {
+		return nil
+	}
+	return sections()
 }
