@@ -67,8 +67,8 @@ func exports(app *runtime.App, c *Config) (out []exported, unused, notWritable [
 		return -1, false
 	}
 	for _, n := range app.All() {
-		if n.Parent == nil && n.Name == ComponentName && n.TypeName == componentType.Name() {
-			continue
+		if len(c.Export) == 0 && n.Parent == nil && n.Name == ComponentName && n.TypeName == componentType.Name() {
+			continue // the link's own state goes out only when a pattern asks
 		}
 		for _, p := range n.Ports() {
 			info := p.Info()

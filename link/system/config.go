@@ -52,7 +52,7 @@ type Config struct {
 	// Export selects what the application publishes, each pattern with its
 	// report-by-exception settings; the first pattern that matches a member
 	// decides. Empty: every output and parameter, except the standard
-	// timing signals and this section's own component.
+	// timing signals and the System component (a pattern may name them).
 	Export []Export `yaml:"export"`
 	// Writes keep parameters of other applications equal to signals (or
 	// parameters) of this one: each is written when its source changes and
