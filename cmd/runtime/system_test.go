@@ -184,6 +184,14 @@ func TestTwoRuntimeProcessesLinked(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "refused: not writable") {
 		t.Errorf("a signal: exit %d %q", code, errOut)
 	}
+	code, out, errOut = runCmd("set", "--broker", fmt.Sprintf("mqtt://127.0.0.1:%d", port), "--group", "plant", "--timeout", "10s", "Line1.Speed.Value", "1300")
+	if code != 0 || out != "Line1.Speed.Value = 1300: accepted\n" {
+		t.Errorf("set --broker: exit %d %q %q", code, out, errOut)
+	}
+	code, _, errOut = runCmd("set", "--broker", fmt.Sprintf("mqtt://127.0.0.1:%d", port), "--group", "plant", "--timeout", "2s", "Line9.Speed.Value", "1")
+	if code != 1 || !strings.Contains(errOut, "Line9 is not online in system plant") {
+		t.Errorf("set to an application that is not there: exit %d %q", code, errOut)
+	}
 
 	// SIGKILL: no NDEATH from Line1 itself; the broker publishes its will.
 	pa.cmd.Process.Signal(syscall.SIGKILL)
