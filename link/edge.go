@@ -67,8 +67,10 @@ type Change struct {
 }
 
 // WriteFunc applies a write command to exported metric index. It runs on
-// the edge node's write goroutine, never on a network goroutine; ctx ends at
-// the write timeout. nil means accepted and applied: the new value is then
+// a goroutine of the edge node's, never on a network goroutine: writes to
+// one metric one after the other in order, writes to different metrics at
+// once, so that one slow write holds up no other; ctx ends at the
+// write timeout. nil means accepted and applied: the new value is then
 // expected through Update. An error refuses the write; its text is the
 // reason the writer sees.
 type WriteFunc func(ctx context.Context, index int, v signals.Value) error
@@ -81,7 +83,8 @@ type EdgeConfig struct {
 	Exports []Export
 	// Transport holds the broker connection options (servers, credentials,
 	// TLS, keep-alive, backoff, protocol). The edge node sets the client ID
-	// when empty (group.node), the will, clean start and the callbacks.
+	// when empty (group.node), the will and clean start; OnUp and OnDown,
+	// if set, run after its own.
 	Transport mqttconn.Options
 	// Write applies write commands; nil refuses every write.
 	Write WriteFunc
@@ -92,6 +95,14 @@ type EdgeConfig struct {
 	HandOff int
 	// Log receives connection and protocol events; nil: none.
 	Log *zerolog.Logger
+	// Wake and Pull let the edge node's own goroutine collect changes
+	// instead of Update: whenever Wake is signalled, Pull runs on that
+	// goroutine and hands every change to add, which publishes them as one
+	// tick's batch. This saves the hand-over to another goroutine on the
+	// way from a tick to the network. Pull also runs once before each birth
+	// so that a birth carries the newest values. add must not be kept.
+	Wake <-chan struct{}
+	Pull func(add func(Change))
 }
 
 // EdgeStats are an edge node's counters.
@@ -116,23 +127,32 @@ type EdgeNode struct {
 	ring    changeRing
 	wake    chan struct{}
 	birthRq atomic.Bool // a connection came up or a rebirth was asked for
-	writes  chan writeJob
+	// Writes waiting, by metric: one goroutine per metric with writes
+	// applies them in order while other metrics' writes go on.
+	wmu     sync.Mutex
+	wqueue  map[int][]writeJob
+	wtotal  int
+	wctx    context.Context
 	results chan writeResult
 
 	bdSeqNext atomic.Uint64
 	bdSeq     atomic.Uint64
 
 	// Owned by the run goroutine.
-	cur     []sparkplug.Sample
-	sent    []sparkplug.Sample
-	sentAt  []time.Time
-	dirty   []bool
-	pending []time.Time // zero: nothing waiting for MinInterval
-	dirtyN  []int
-	born    bool
-	seq     uint8
-	pend    []writeResult
-	buf     []byte
+	cur      []sparkplug.Sample
+	sent     []sparkplug.Sample
+	sentAt   []time.Time
+	dirty    []bool
+	pending  []time.Time // zero: nothing waiting for MinInterval
+	dirtyN   []int
+	born     bool
+	seq      uint8
+	pend     []writeResult
+	buf      []byte
+	enc      sparkplug.DataEncoder
+	now      time.Time // of the current pass, for pulled changes
+	add      func(Change)
+	applyNow func(*Change)
 
 	births, data, rebirths, refused  atomic.Uint64
 	writesOK, writesNo, badCmd, pubE atomic.Uint64
@@ -140,7 +160,7 @@ type EdgeNode struct {
 	cancel     context.CancelFunc
 	connCancel context.CancelFunc
 	done       chan struct{}
-	wdone      chan struct{}
+	wdone      sync.WaitGroup
 	stopMu     sync.Mutex
 }
 
@@ -167,6 +187,8 @@ func NewEdgeNode(cfg EdgeConfig) (*EdgeNode, error) {
 		return nil, fmt.Errorf("edge node: %w", err)
 	}
 	e := &EdgeNode{cfg: cfg, byName: map[string]int{}}
+	e.add = e.pulled
+	e.applyNow = func(c *Change) { e.apply(c, e.now) }
 	if e.cfg.WriteTimeout <= 0 {
 		e.cfg.WriteTimeout = 5 * time.Second
 	}
@@ -211,7 +233,7 @@ func NewEdgeNode(cfg EdgeConfig) (*EdgeNode, error) {
 	}
 	e.ring.slots = make([]Change, hand)
 	e.wake = make(chan struct{}, 1)
-	e.writes = make(chan writeJob, 64)
+	e.wqueue = map[int][]writeJob{}
 	e.results = make(chan writeResult, 256)
 	e.topics.birth = sparkplug.NodeTopic(cfg.Group, sparkplug.NBIRTH, cfg.Node)
 	e.topics.death = sparkplug.NodeTopic(cfg.Group, sparkplug.NDEATH, cfg.Node)
@@ -231,15 +253,22 @@ func NewEdgeNode(cfg EdgeConfig) (*EdgeNode, error) {
 		e.bdSeq.Store(b)
 		return &mqttconn.Will{Topic: e.topics.death, Payload: deathPayload(b), QoS: 1}
 	}
+	userUp, userDown := o.OnUp, o.OnDown
 	o.OnUp = func() {
 		e.birthRq.Store(true)
 		e.poke()
+		if userUp != nil {
+			userUp()
+		}
 	}
 	o.OnDown = func(err error) {
 		if err != nil && e.cfg.Log != nil {
 			e.cfg.Log.Warn().Err(err).Str("node", cfg.Node).Msg("sparkplug edge node: connection lost")
 		}
 		e.poke()
+		if userDown != nil {
+			userDown(err)
+		}
 	}
 	userErr := o.OnConnectError
 	o.OnConnectError = func(err error) {
@@ -286,9 +315,10 @@ func (e *EdgeNode) Start(ctx context.Context) error {
 	connCtx, connCancel := context.WithCancel(base)
 	e.cancel, e.connCancel = cancel, connCancel
 	e.done = make(chan struct{})
-	e.wdone = make(chan struct{})
+	e.wmu.Lock()
+	e.wctx = runCtx
+	e.wmu.Unlock()
 	go e.run(runCtx)
-	go e.writer(runCtx)
 	if err := e.conn.Start(connCtx); err != nil {
 		cancel()
 		connCancel()
@@ -307,10 +337,15 @@ func (e *EdgeNode) Stop(ctx context.Context) error {
 	}
 	e.cancel()
 	<-e.done
-	<-e.wdone
+	e.wdone.Wait()
 	var errs []error
 	if e.conn.Connected() {
-		if err := e.conn.Publish(ctx, e.topics.death, deathPayload(e.bdSeq.Load()), 1, false); err != nil {
+		// A broker that does not acknowledge within a keep-alive is gone
+		// (the others notice as much by themselves); do not wait longer.
+		pctx, cancel := context.WithTimeout(ctx, e.keepAlive())
+		err := e.conn.Publish(pctx, e.topics.death, deathPayload(e.bdSeq.Load()), 1, false)
+		cancel()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("publish NDEATH: %w", err))
 		}
 	}
@@ -318,6 +353,13 @@ func (e *EdgeNode) Stop(ctx context.Context) error {
 	e.connCancel()
 	e.cancel = nil
 	return errors.Join(errs...)
+}
+
+func (e *EdgeNode) keepAlive() time.Duration {
+	if k := e.cfg.Transport.KeepAlive; k > 0 {
+		return k
+	}
+	return 30 * time.Second
 }
 
 // Conn returns the edge node's transport, for status and counters.
@@ -351,6 +393,15 @@ func (e *EdgeNode) Update(batch []Change) bool {
 	}
 	e.poke()
 	return true
+}
+
+// pulled takes one change from Pull, on the edge node's goroutine.
+func (e *EdgeNode) pulled(c Change) {
+	if uint(c.Index) >= uint(len(e.dts)) {
+		e.refused.Add(1)
+		return
+	}
+	e.apply(&c, e.now)
 }
 
 func (e *EdgeNode) poke() {
@@ -400,6 +451,7 @@ func (e *EdgeNode) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-e.wake:
+		case <-e.cfg.Wake:
 		case r := <-e.results:
 			e.pend = append(e.pend, r)
 		case <-timer.C:
@@ -408,7 +460,11 @@ func (e *EdgeNode) run(ctx context.Context) {
 			e.pend = append(e.pend, <-e.results)
 		}
 		now := time.Now()
-		e.ring.drain(func(c *Change) { e.apply(c, now) })
+		e.now = now
+		e.ring.drain(e.applyNow)
+		if e.cfg.Pull != nil {
+			e.cfg.Pull(e.add)
+		}
 		if e.birthRq.Swap(false) || !e.born {
 			if e.conn.Connected() {
 				e.birth(now)
@@ -551,31 +607,12 @@ func (e *EdgeNode) birth(now time.Time) {
 // flush publishes one NDATA with the dirty metrics and the write results.
 func (e *EdgeNode) flush(now time.Time) {
 	e.seq++
-	p := &sparkplugpb.Payload{
-		Timestamp: proto.Uint64(uint64(now.UnixMilli())),
-		Seq:       proto.Uint64(uint64(e.seq)),
-		Metrics:   make([]*sparkplugpb.Payload_Metric, 0, len(e.dirtyN)+len(e.pend)),
-	}
-	for _, i := range e.dirtyN {
-		m := &sparkplugpb.Payload_Metric{Alias: proto.Uint64(e.alias(i))}
-		s := e.cur[i]
-		if err := sparkplug.Metric(m, e.dts[i], s, nil); err != nil {
-			s = sparkplug.Sample{Quality: signals.BadInput, Stamp: s.Stamp}
-			m = &sparkplugpb.Payload_Metric{Alias: proto.Uint64(e.alias(i))}
-			_ = sparkplug.Metric(m, e.dts[i], sparkplug.Sample{Quality: signals.Initial, Stamp: s.Stamp}, nil)
-			e.cur[i] = s
-		}
-		p.Metrics = append(p.Metrics, m)
-	}
-	for _, r := range e.pend {
-		p.Metrics = append(p.Metrics, e.resultMetric(r))
-	}
-	b, err := proto.MarshalOptions{}.MarshalAppend(e.buf[:0], p)
-	if err != nil {
-		e.pubE.Add(1)
+	var b []byte
+	if len(e.pend) == 0 {
+		b = e.encodeData(now)
+	} else if b = e.marshalData(now); b == nil {
 		return
 	}
-	e.buf = b
 	if err := e.conn.Publish(context.Background(), e.topics.data, b, 0, false); err != nil {
 		// Lost with the connection; the next connection's birth carries the
 		// current values, and the results are kept for it.
@@ -594,6 +631,53 @@ func (e *EdgeNode) flush(now time.Time) {
 	}
 	e.dirtyN = e.dirtyN[:0]
 	e.pend = e.pend[:0]
+}
+
+// encodeData writes an NDATA of the dirty metrics with the data encoder,
+// allocating nothing: the message of every tick that changed something.
+func (e *EdgeNode) encodeData(now time.Time) []byte {
+	e.enc.Begin(uint64(now.UnixMilli()))
+	for _, i := range e.dirtyN {
+		if err := e.enc.Metric(e.alias(i), e.dts[i], e.cur[i]); err != nil {
+			// A value of the wrong kind from the caller: no value rather
+			// than a converted one.
+			e.cur[i] = sparkplug.Sample{Quality: signals.BadInput, Stamp: e.cur[i].Stamp}
+			_ = e.enc.Metric(e.alias(i), e.dts[i], e.cur[i])
+		}
+	}
+	return e.enc.End(uint64(e.seq))
+}
+
+// marshalData builds an NDATA that carries write results too; nil when it
+// cannot be marshalled.
+func (e *EdgeNode) marshalData(now time.Time) []byte {
+	p := &sparkplugpb.Payload{
+		Timestamp: proto.Uint64(uint64(now.UnixMilli())),
+		Seq:       proto.Uint64(uint64(e.seq)),
+		Metrics:   make([]*sparkplugpb.Payload_Metric, 0, len(e.dirtyN)+len(e.pend)),
+	}
+	for _, i := range e.dirtyN {
+		m := &sparkplugpb.Payload_Metric{Alias: proto.Uint64(e.alias(i))}
+		s := e.cur[i]
+		if err := sparkplug.Metric(m, e.dts[i], s, nil); err != nil {
+			s = sparkplug.Sample{Quality: signals.BadInput, Stamp: s.Stamp}
+			m = &sparkplugpb.Payload_Metric{Alias: proto.Uint64(e.alias(i))}
+			_ = sparkplug.Metric(m, e.dts[i], s, nil)
+			e.cur[i] = s
+		}
+		p.Metrics = append(p.Metrics, m)
+	}
+	for _, r := range e.pend {
+		p.Metrics = append(p.Metrics, e.resultMetric(r))
+	}
+	b, err := proto.MarshalOptions{}.MarshalAppend(e.buf[:0], p)
+	if err != nil {
+		e.pubE.Add(1)
+		e.seq--
+		return nil
+	}
+	e.buf = b
+	return b
 }
 
 func (e *EdgeNode) resultMetric(r writeResult) *sparkplugpb.Payload_Metric {
@@ -621,7 +705,7 @@ func (e *EdgeNode) resultMetric(r writeResult) *sparkplugpb.Payload_Metric {
 
 // onCommand runs on the dispatch goroutine for every NCMD: a rebirth
 // request is flagged for the edge node's goroutine; writes are checked here
-// (known, writable, type, range) and queued for the write goroutine.
+// (known, writable, type, range) and queued for the write goroutines.
 func (e *EdgeNode) onCommand(msg *mqttconn.Message) {
 	var p sparkplugpb.Payload
 	if err := proto.Unmarshal(msg.Payload, &p); err != nil {
@@ -693,9 +777,7 @@ func (e *EdgeNode) onCommand(msg *mqttconn.Message) {
 			e.refuse(name, id, v, "this edge node accepts no writes")
 			continue
 		}
-		select {
-		case e.writes <- writeJob{index: i, v: v, id: id}:
-		default:
+		if !e.enqueue(writeJob{index: i, v: v, id: id}) {
 			e.refuse(name, id, v, "too many writes waiting")
 		}
 	}
@@ -714,14 +796,43 @@ func (e *EdgeNode) result(r writeResult) {
 	}
 }
 
-// writer applies writes one at a time through the caller's function.
-func (e *EdgeNode) writer(ctx context.Context) {
-	defer close(e.wdone)
+// maxWrites bounds the writes waiting to be applied, over all metrics.
+const maxWrites = 64
+
+// enqueue queues a write for its metric's goroutine, starting one when the
+// metric has none; false when too many writes wait.
+func (e *EdgeNode) enqueue(j writeJob) bool {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if e.wtotal >= maxWrites || e.wctx == nil || e.wctx.Err() != nil {
+		return false
+	}
+	q := e.wqueue[j.index]
+	e.wqueue[j.index] = append(q, j)
+	e.wtotal++
+	if len(q) == 0 {
+		e.wdone.Add(1)
+		go e.writer(e.wctx, j.index)
+	}
+	return true
+}
+
+// writer applies the writes of one metric, in order, through the caller's
+// function, and ends when none is left: writes are rare, and one that
+// waits for a slow component holds up no other metric's.
+func (e *EdgeNode) writer(ctx context.Context, index int) {
+	defer e.wdone.Done()
 	for {
-		select {
-		case <-ctx.Done():
+		e.wmu.Lock()
+		q := e.wqueue[index]
+		if len(q) == 0 {
+			delete(e.wqueue, index)
+			e.wmu.Unlock()
 			return
-		case j := <-e.writes:
+		}
+		j := q[0]
+		e.wmu.Unlock()
+		{
 			wctx, cancel := context.WithTimeout(ctx, e.cfg.WriteTimeout)
 			err := e.cfg.Write(wctx, j.index, j.v)
 			if err == nil && wctx.Err() != nil {
@@ -740,5 +851,9 @@ func (e *EdgeNode) writer(ctx context.Context) {
 			}
 			e.result(r)
 		}
+		e.wmu.Lock()
+		e.wqueue[index] = e.wqueue[index][1:]
+		e.wtotal--
+		e.wmu.Unlock()
 	}
 }

@@ -51,8 +51,23 @@ type HostConfig struct {
 	// Sink receives every delivery, on the host's goroutine, in order. It
 	// must not block and must not call the Host.
 	Sink func(Delivery)
+	// Follow names further edge nodes whose births the host asks for on
+	// every connection, besides those of Wants: nodes it writes to, or
+	// whose state it shows.
+	Follow []string
+	// OnNode, if set, learns when a followed node comes online (a birth
+	// after none, or after its death or the host's own loss of the broker)
+	// and goes offline, on the host's goroutine; like Sink it must not block
+	// and must not call the Host.
+	OnNode func(node string, online bool)
+	// OnlyFollowed ignores the edge nodes of the group that are neither
+	// wanted from nor followed: no state is kept for them and no rebirth is
+	// asked of them, so that a large system's hosts do not make every node
+	// re-announce itself for each of them.
+	OnlyFollowed bool
 	// Transport holds the broker connection options. The host sets the
-	// client ID when empty, clean start, the will (STATE) and the callbacks.
+	// client ID when empty, clean start and the will (STATE); OnUp and
+	// OnDown, if set, run after its own.
 	Transport mqttconn.Options
 	// ReorderTimeout is how long an out-of-order message waits for the
 	// messages before it; then the host asks the node for a rebirth.
@@ -125,6 +140,7 @@ type Host struct {
 type nodeState struct {
 	name       string
 	born       bool
+	online     bool // as last told to OnNode
 	bdSeq      uint64
 	seq        uint8
 	metrics    map[string]*metricState
@@ -186,6 +202,12 @@ func NewHost(cfg HostConfig) (*Host, error) {
 		n := h.node(w.Node)
 		n.wants = append(n.wants, i)
 	}
+	for i, name := range cfg.Follow {
+		if err := sparkplug.ValidID("edge node", name); err != nil {
+			return nil, fmt.Errorf("host: follow %d: %w", i, err)
+		}
+		h.node(name)
+	}
 	h.wstate = make([]wantState, len(cfg.Wants))
 	for i := range h.wstate {
 		h.wstate[i].last.Quality = signals.Initial
@@ -206,8 +228,19 @@ func NewHost(cfg HostConfig) (*Host, error) {
 			return &mqttconn.Will{Topic: topic, Payload: statePayload(false, ts), QoS: 1, Retain: true}
 		}
 	}
-	o.OnUp = h.onUp
-	o.OnDown = h.onDown
+	userUp, userDown := o.OnUp, o.OnDown
+	o.OnUp = func() {
+		h.onUp()
+		if userUp != nil {
+			userUp()
+		}
+	}
+	o.OnDown = func(err error) {
+		h.onDown(err)
+		if userDown != nil {
+			userDown(err)
+		}
+	}
 	conn, err := mqttconn.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
@@ -358,6 +391,7 @@ func (h *Host) onDown(error) {
 		n.early = nil
 		n.timerGen++
 		h.lose(n)
+		h.nodeState(n, false)
 	}
 }
 
@@ -458,7 +492,14 @@ func (h *Host) onMessage(m *mqttconn.Message) {
 		h.mu.Unlock()
 		return
 	}
-	n := h.node(t.Node)
+	n := h.nodes[t.Node]
+	if n == nil {
+		if h.cfg.OnlyFollowed {
+			h.mu.Unlock()
+			return
+		}
+		n = h.node(t.Node)
+	}
 	after := func() {}
 	switch t.Type {
 	case sparkplug.NBIRTH:
@@ -523,6 +564,19 @@ func (h *Host) birth(n *nodeState, p *sparkplugpb.Payload) {
 			h.apply(ms, m, ts)
 		}
 	}
+	h.nodeState(n, true)
+}
+
+// nodeState tells OnNode when a node comes online or goes offline; a
+// rebirth while online (asked for after a gap) is not news.
+func (h *Host) nodeState(n *nodeState, online bool) {
+	if n.online == online {
+		return
+	}
+	n.online = online
+	if h.cfg.OnNode != nil {
+		h.cfg.OnNode(n.name, online)
+	}
 }
 
 func kindName(k signals.Kind) string {
@@ -563,6 +617,7 @@ func (h *Host) death(n *nodeState, p *sparkplugpb.Payload) {
 	n.early = nil
 	n.timerGen++
 	h.lose(n)
+	h.nodeState(n, false)
 }
 
 // data applies an NDATA in sequence order: an early one waits (up to the

@@ -45,6 +45,10 @@ type App struct {
 	evlog  *eventLog
 	// View is the application's `view:` setting (nil if absent).
 	View *ViewConfig
+	// sections are the registered application-level sections (sections.go);
+	// remoteIn the mailboxes of the remote routes (remote.go).
+	sections []*sectionState
+	remoteIn []*RemoteInput
 
 	mu      sync.Mutex
 	started []*Node

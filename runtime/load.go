@@ -29,6 +29,9 @@ type LoadOptions struct {
 	// whether the load succeeds or not: things that work but should not be
 	// left as they are, such as a password written into the file.
 	OnWarning func(*ConfigError)
+	// Sections are the application-level keys defined outside the runtime
+	// (see Section); the binary registers them.
+	Sections []Section
 }
 
 // Load reads, validates and builds the application in file. On mistakes it
@@ -137,6 +140,7 @@ func (l *loader) load(file string, data []byte) {
 	l.expose()
 	l.addGroupStats()
 	l.resolve()
+	l.sectionsResolved()
 	l.schedule()
 }
 

@@ -54,6 +54,7 @@ func (l *loader) structure(d *decoder, root *yaml.Node) bool {
 		return false
 	}
 	var af appFile
+	l.takeSections(d, root)
 	d.decode(root, reflect.ValueOf(&af).Elem(), "")
 	app := l.app
 	app.Description = af.Description
@@ -92,6 +93,7 @@ func (l *loader) structure(d *decoder, root *yaml.Node) bool {
 		}
 	}
 	app.Nodes = l.components(d, af.Components, nil, def, map[string]*entry{})
+	l.sectionsLoad(def)
 	return true
 }
 

@@ -203,14 +203,20 @@ func (t *Tap) Lookup(path string) (int32, bool) {
 // the component's members and everything below it.
 func (t *Tap) Match(pattern string) []int32 {
 	var out []int32
-	ps := strings.Split(pattern, ".")
 	for i := range t.entries {
-		e := &t.entries[i]
-		if matchPath(ps, strings.Split(e.Path, ".")) || strings.HasPrefix(e.Path, pattern+".") && !strings.Contains(pattern, "*") {
-			out = append(out, e.ID)
+		if MatchPath(pattern, t.entries[i].Path) {
+			out = append(out, t.entries[i].ID)
 		}
 	}
 	return out
+}
+
+// MatchPath reports whether a full dotted path matches a pattern as
+// Tap.Match matches them, for tools that select members by pattern before
+// the application runs.
+func MatchPath(pattern, path string) bool {
+	return matchPath(strings.Split(pattern, "."), strings.Split(path, ".")) ||
+		strings.HasPrefix(path, pattern+".") && !strings.Contains(pattern, "*")
 }
 
 func matchPath(pat, segs []string) bool {

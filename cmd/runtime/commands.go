@@ -16,6 +16,7 @@ import (
 
 	"github.com/metronome-rt/metronome/components/all"
 	"github.com/metronome-rt/metronome/internal/lockfile"
+	"github.com/metronome-rt/metronome/link/system"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/scheduler"
 )
@@ -153,7 +154,8 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 	defer restoreGC()
 	file := files[0]
 	app, err := runtime.Load(file, all.Registry(), runtime.LoadOptions{
-		Log: log,
+		Log:      log,
+		Sections: sections(),
 		Scheduler: scheduler.Options{OnBind: func(g *scheduler.Group, b scheduler.BindInfo) {
 			ev := log.Info()
 			if g.Priority == scheduler.High && !b.RealTime {
@@ -187,7 +189,7 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 	log.Info().Str("file", file).Msg(app.Summary())
 	log.Info().Msg(gcDesc)
 	for _, r := range app.Remote {
-		log.Info().Str("input", r.Sink).Str("source", r.Source).Str("at", r.Pos.String()).Msg("remote route: input waits for a link to the other application")
+		log.Info().Str("input", r.Sink).Str("source", r.Source).Str("at", r.Pos.String()).Msg("remote route: fed through the system's link")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -201,13 +203,25 @@ func runApp(args []string, stdout, stderr io.Writer) int {
 		log.Error().Err(err).Msg("start failed")
 		return 1
 	}
+	// The link starts once the components run and stops before them, so
+	// that the application's death (NDEATH) goes out while its values are
+	// still current.
+	stopLink, err := startSystem(ctx, app, system.Options{Log: log})
+	if err != nil {
+		log.Error().Err(err).Msg("system link failed")
+		sctx, cancel := context.WithTimeout(context.Background(), *o.stopTimeout)
+		defer cancel()
+		app.Stop(sctx)
+		return 1
+	}
 	log.Info().Msg("running; SIGINT or SIGTERM stops")
 	runErr := app.Run(ctx)
 	stopView()
 	log.Info().Msg("stopping at a tick boundary")
 	sctx, cancel := context.WithTimeout(context.Background(), *o.stopTimeout)
 	defer cancel()
-	stopErr := app.Stop(sctx)
+	linkErr := stopLink(sctx)
+	stopErr := errors.Join(linkErr, app.Stop(sctx))
 	if err := errors.Join(runErr, stopErr); err != nil {
 		log.Error().Err(err).Msg("stopped with errors")
 		return 1

@@ -218,6 +218,7 @@ func TestEveryYAMLExampleValidates(t *testing.T) {
 				}
 				_, err := runtime.LoadBytes(loadAs, []byte(app), reg, runtime.LoadOptions{
 					Env:       func(string) (string, bool) { return "example", true },
+					Sections:  exampleSections(app, ex.text),
 					Scheduler: scheduler.Options{Virtual: true},
 					OnWarning: func(w *runtime.ConfigError) { warnings = append(warnings, w.Error()) },
 					ReadFile: func(f string) ([]byte, error) {

@@ -5,7 +5,7 @@
 //	runtime test FILE_test.yaml...  run application tests written in YAML
 //	runtime types [--json]        list the component types
 //	runtime types --markdown      rewrite the generated component docs
-//	runtime bench timer|broker|client  measure this machine
+//	runtime bench timer|broker|client|link  measure this machine
 //	runtime passwd                password hash for MQTTBroker users
 //	runtime watch|get|set|ack|force|unforce   look at and operate a running application
 package main
@@ -25,12 +25,16 @@ Commands:
   test FILE_test.yaml... run application tests (YAML) on a virtual clock, with no network
   types [--json] [TYPE]  list the component types with their config keys, signals, parameters and alarms
   types --markdown       rewrite docs/components.md and the config tables of the component READMEs
-  bench timer|broker|client
-                         measure timer precision, broker and client throughput on this machine
+  bench timer|broker|client|link
+                         measure timer precision, broker and client throughput, and the latency
+                         between linked runtimes on this machine
+  An application with a system: section runs linked to its system; given together, validate
+  checks the routes and writes between applications (docs/yaml.md, "A system of runtimes").
   passwd                 print a password hash for an MQTTBroker user (reads the password from stdin)
   watch [PATTERN...]     live table of a running application's signals, quality and alarms
   get PATTERN...         print current values (patterns: * one level, ** any depth)
-  set PATH VALUE         write a parameter (needs view: writes and a user)
+  set PATH VALUE         write a parameter (needs view: writes and a user); with --system APP.yaml
+                         or --broker URL --group NAME: through the system's broker (Sparkplug NCMD)
   ack PATH... | --all    acknowledge alarms
   force PATH VALUE       force a signal; force --list lists the forces
   unforce PATH... | --all
@@ -85,11 +89,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 2
 }
 
-const benchUsage = `usage: runtime bench <timer|broker|client> [flags]
+const benchUsage = `usage: runtime bench <timer|broker|client|link> [flags]
 
   timer    lateness of Metronome's timer, time.Ticker and cyclictest at a rate
   broker   throughput and latency of the embedded broker beside mosquitto
   client   publish throughput of the MQTT client beside raw autopaho
+  link     latency between two linked runtimes beside raw paho, and the birth
+           storm after a broker restart
 
 Run 'runtime bench <name> --help' for its flags.
 `
@@ -106,6 +112,8 @@ func bench(args []string, stdout, stderr io.Writer) int {
 		return benchBroker(args[1:], stdout, stderr)
 	case "client":
 		return benchMQTTClient(args[1:], stdout, stderr)
+	case "link":
+		return benchLink(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, benchUsage)
 		return 0

@@ -74,8 +74,23 @@ func types(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "Every component also has:")
 	printMembers(stdout, std)
+	fmt.Fprint(stdout, systemNote)
 	return 0
 }
+
+// systemNote tells of the component a system: section adds, which no
+// registry lists.
+const systemNote = `
+An application with a system: section (docs/yaml.md, "A system of runtimes") is a
+Sparkplug B edge node of its system, and has the component System besides its own:
+    output Connected            bool    the link to the system's broker is up
+    output <Peer>_Online        bool    the peer application is online (per peer)
+    output <Write>_Result       string  the last result of a write to a peer (per write)
+    alarm  Disconnected         error   the link has been down for alarm_delay
+    alarm  <Peer>_Offline       warning the peer has been offline for alarm_delay
+    alarm  <Peer>_Mismatch      error   a route from the peer cannot be used (missing or another type)
+    alarm  <Write>_Failed       warning the write was refused or not answered
+`
 
 // writeMarkdown brings the generated parts of the docs up to date.
 func writeMarkdown(root string, docs []runtime.TypeDoc, std runtime.TypeDoc, check bool, stdout, stderr io.Writer) int {

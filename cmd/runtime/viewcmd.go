@@ -226,7 +226,7 @@ func parseArgValue(s string) any {
 // writeCmd runs `runtime set|force|ack|unforce`.
 func writeCmd(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	synopsis := map[string]string{
-		"set":     "set [--view ADDR] [--user NAME] PATH VALUE",
+		"set":     "set [--view ADDR] [--user NAME] PATH VALUE | set --system APP.yaml | --broker URL --group NAME [--protocol 5|3.1.1] PATH VALUE",
 		"force":   "force [--view ADDR] [--user NAME] PATH VALUE | force --list",
 		"ack":     "ack [--view ADDR] [--user NAME] PATH... | ack --all",
 		"unforce": "unforce [--view ADDR] [--user NAME] PATH... | unforce --all",
@@ -234,7 +234,13 @@ func writeCmd(name string, args []string, stdin io.Reader, stdout, stderr io.Wri
 	fs := newFlags(name, synopsis, stderr)
 	cf := addClientFlags(fs)
 	all, list := new(bool), new(bool)
+	sysFile, broker, group, protocol := new(string), new(string), new(string), new(string)
 	switch name {
+	case "set":
+		sysFile = fs.String("system", "", "write through the system's broker as a Sparkplug command, reaching it as the system: section of this application file says (no live view needed)")
+		broker = fs.String("broker", "", "write through this MQTT broker as a Sparkplug command (with --group; --user and env "+envPassword+" log in)")
+		group = fs.String("group", "", "the system's name (its Sparkplug group), with --broker")
+		protocol = fs.String("protocol", "5", "MQTT protocol with --broker: 5 or 3.1.1")
 	case "ack", "unforce":
 		all = fs.Bool("all", false, "every one")
 	case "force":
@@ -261,6 +267,9 @@ func writeCmd(name string, args []string, stdin io.Reader, stdout, stderr io.Wri
 		return usage("--all takes no paths")
 	case !*all && fs.NArg() == 0:
 		return usage("name at least one path, or give --all")
+	}
+	if *sysFile != "" || *broker != "" {
+		return linkSet(*sysFile, *broker, *group, *protocol, *cf.user, *cf.timeout, fs.Arg(0), fs.Arg(1), stdout, stderr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *cf.timeout)
 	defer cancel()

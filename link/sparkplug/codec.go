@@ -337,16 +337,20 @@ func valueField(m *sparkplugpb.Payload_Metric) string {
 //
 //	good      -> (no property; 192 when asked)
 //	initial   -> is_null is what says it; 0 BAD
+//	last known -> 500 STALE, detail "last known"
 //	stale     -> 500 STALE
 //	comm lost -> 500 STALE, detail "comm lost"
 //	bad input -> 0 BAD
+//
+// A last known value (a retained message replayed, usable but not known to
+// be live) is stale to other hosts, never good and never bad.
 func QualityCode(q signals.Quality) (code int32, detail bool) {
 	switch q {
 	case signals.Good:
 		return QualityGood, false
 	case signals.Stale:
 		return QualityStale, false
-	case signals.CommLost:
+	case signals.CommLost, signals.LastKnown:
 		return QualityStale, true
 	}
 	return QualityBad, false
@@ -389,14 +393,20 @@ func qualityFromCode(code int32) signals.Quality {
 	return signals.BadInput // Error family
 }
 
-// QualityOf reads a received metric's quality: is_null is initial (never a
-// value), the Quality property (and Metronome's detail) otherwise, good when
-// absent.
+// QualityOf reads a received metric's quality: the Quality property (and
+// Metronome's detail), good when absent. A metric without a value (is_null)
+// is initial (never received) unless its Quality says more: a value lost
+// or bad before one was ever received keeps that quality.
 func QualityOf(m *sparkplugpb.Payload_Metric) signals.Quality {
-	if m.GetIsNull() {
+	q := qualityProp(m.GetProperties())
+	if m.GetIsNull() && q == signals.Good {
 		return signals.Initial
 	}
-	ps := m.GetProperties()
+	return q
+}
+
+// qualityProp reads the Quality property and its detail; good when absent.
+func qualityProp(ps *sparkplugpb.Payload_PropertySet) signals.Quality {
 	if ps == nil {
 		return signals.Good
 	}
@@ -424,8 +434,13 @@ func QualityOf(m *sparkplugpb.Payload_Metric) signals.Quality {
 			detail = v.GetStringValue()
 		}
 	}
-	if q == signals.Stale && detail == signals.CommLost.String() {
-		q = signals.CommLost
+	if q == signals.Stale {
+		switch detail {
+		case signals.CommLost.String():
+			q = signals.CommLost
+		case signals.LastKnown.String():
+			q = signals.LastKnown
+		}
 	}
 	return q
 }
@@ -461,9 +476,11 @@ func PropertySet(p Props, q signals.Quality) *sparkplugpb.Payload_PropertySet {
 }
 
 // AddQuality appends the Quality property (and the detail, when needed)
-// for a quality that is not good; a good quality adds nothing.
+// for a quality that is not good; a good quality adds nothing, and neither
+// does initial, which is_null says (a Quality beside is_null means a value
+// lost or bad before one was received).
 func AddQuality(ps *sparkplugpb.Payload_PropertySet, q signals.Quality) {
-	if q == signals.Good {
+	if q == signals.Good || q == signals.Initial {
 		return
 	}
 	code, detail := QualityCode(q)
@@ -602,7 +619,7 @@ func SampleOf(m *sparkplugpb.Payload_Metric, dt uint32, payloadStamp uint64) (Sa
 	v, err := GetValue(m, dt)
 	switch {
 	case errors.Is(err, ErrNull):
-		s.Quality = signals.Initial
+		// no value: QualityOf said initial, or the quality it was lost with
 	case err != nil:
 		s.Quality = signals.BadInput
 		return s, err

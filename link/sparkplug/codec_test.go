@@ -24,7 +24,7 @@ func TestSampleRoundTrip(t *testing.T) {
 		{signals.String, signals.StringValue("x/y")},
 	}
 	for _, c := range cases {
-		for _, q := range []signals.Quality{signals.Good, signals.Initial, signals.Stale, signals.CommLost, signals.BadInput} {
+		for _, q := range signals.Qualities() {
 			in := Sample{Value: c.v, Quality: q, Stamp: 1700000000123e6}
 			m := &sparkplugpb.Payload_Metric{}
 			dt := DataTypeOf(c.k)
