@@ -55,29 +55,13 @@ func TestFloodKeepsConnection(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			if err := c.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			defer c.Stop(context.Background())
-			select {
-			case <-ups:
-			case <-ctx.Done():
-				t.Fatal("not connected")
-			}
+			startUp(t, ctx, c, ups)
 			pub, err := mqttconn.New(mqttconn.Options{Servers: []string{"mqtt://" + addr}, ClientID: "flooder-" + p.String(), CleanStart: true,
 				OnUp: func() { ups <- struct{}{} }})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := pub.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			defer pub.Stop(context.Background())
-			select {
-			case <-ups:
-			case <-ctx.Done():
-				t.Fatal("publisher not connected")
-			}
+			startUp(t, ctx, pub, ups)
 			// Flood for four keep-alive periods.
 			payload := make([]byte, 2000)
 			sent := 0
@@ -108,6 +92,21 @@ func TestFloodKeepsConnection(t *testing.T) {
 				t.Errorf("connection lost %d times under the flood (%d connections); last: %v", n, st.Connections, lastDown.Load())
 			}
 		})
+	}
+}
+
+// startUp starts c within ctx, stops it when the test ends, and waits
+// for its connection (ups hears of it).
+func startUp(t *testing.T, ctx context.Context, c mqttconn.Conn, ups <-chan struct{}) {
+	t.Helper()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop(context.Background()) })
+	select {
+	case <-ups:
+	case <-ctx.Done():
+		t.Fatal("not connected")
 	}
 }
 
@@ -181,15 +180,7 @@ func TestKeepAliveNoticesSilentBroker(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := c.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			defer c.Stop(context.Background())
-			select {
-			case <-ups:
-			case <-ctx.Done():
-				t.Fatal("not connected")
-			}
+			startUp(t, ctx, c, ups)
 			fz.frozen.Store(true)
 			select {
 			case err := <-downs:
