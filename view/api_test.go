@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/metronome-rt/metronome/internal/passwd"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/view"
 )
@@ -193,6 +195,18 @@ func TestWritesNeedLoginAndReportRefusals(t *testing.T) {
 	res, err := c.Write(ctx, "set", "T.Setpoint.Value", 30)
 	if err != nil || !res.OK || res.Old != "20" {
 		t.Fatalf("set: %+v, %v", res, err)
+	}
+	// The write's result comes when its tick applied it; the values reach
+	// readers when that tick's pass ends, which under load can be later.
+	for {
+		vals, err := c.Get(ctx, "Setpoint.Value")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vals) == 1 && string(vals[0].V) == "30" {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	for _, tc := range []struct {
 		path  string
@@ -575,4 +589,54 @@ func TestDeadbandAndMaxRate(t *testing.T) {
 	}
 	c.Send(view.Request{Type: "subscribe", Sub: "bad", Paths: []string{"T.Wave.Out"}, Deadband: -1})
 	await[view.ErrorFrame](t, c, "error", 5*time.Second, nil)
+}
+
+// metric returns the value of a metric without labels from /metrics.
+func metric(t testing.TB, r *rig, name string) float64 {
+	t.Helper()
+	for _, l := range strings.Split(scrape(t, r), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == name {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// A login as a user who does not exist costs a password hash, like a
+// wrong password for one who does, so timing does not tell which users
+// exist (counted from the metrics, not timed). After repeated failures
+// from one address further logins are refused without a hash, the right
+// password too, until the backoff has passed.
+func TestLoginsCostTheSameAndAreThrottled(t *testing.T) {
+	r := startRigWith(t, writableConfig(t), func(o *view.Options) { o.LoginBackoff = time.Minute })
+	c := dial(t, r)
+	ctx := within(t, 30*time.Second)
+	const checks = "metronome_viewer_password_checks_total"
+	for _, user := range []string{"nobody", "op"} {
+		before := metric(t, r, checks)
+		if err := c.Login(ctx, user, "wrong"); err == nil {
+			t.Fatalf("login as %s with a wrong password succeeded", user)
+		}
+		if n := metric(t, r, checks) - before; n != 1 {
+			t.Errorf("a failed login as %s ran %v password hashes, want 1", user, n)
+		}
+	}
+	for i := 2; i <= passwd.FreeFailures; i++ {
+		c.Login(ctx, "op", "wrong")
+	}
+	before := metric(t, r, checks)
+	if err := c.Login(ctx, "op", testPassword); err == nil {
+		t.Fatal("the right password was checked during the backoff after failed logins")
+	}
+	if n := metric(t, r, checks) - before; n != 0 {
+		t.Errorf("a login during the backoff ran %v password hashes", n)
+	}
+	if n := metric(t, r, "metronome_viewer_logins_throttled_total"); n != 1 {
+		t.Errorf("%v logins counted as throttled, want 1", n)
+	}
 }

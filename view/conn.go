@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/metronome-rt/metronome/internal/passwd"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/signals"
 )
@@ -475,7 +476,7 @@ func (c *conn) startOp(r Request) bool {
 }
 
 func (c *conn) login(r Request) {
-	if len(c.s.accounts) == 0 {
+	if c.s.guard == nil {
 		c.sendJSON(&WriteResult{Type: "login_result", Ref: r.Ref, Code: "forbidden", Error: "no users are configured (view: users)"})
 		return
 	}
@@ -485,15 +486,19 @@ func (c *conn) login(r Request) {
 	go func() {
 		defer func() { <-c.ops }()
 		res := loginDone{ref: r.Ref, user: r.User}
-		acct, ok := c.s.accounts[r.User]
-		c.s.loginSem <- struct{}{} // bounds the CPU that password checks may take
-		good := ok && acct.Check(r.Password)
-		<-c.s.loginSem
-		if !good {
+		switch c.s.guard.Login(c.remote, r.User, []byte(r.Password)) {
+		case passwd.Accepted:
+		case passwd.Refused:
 			c.s.loginFails.Add(1)
 			c.s.log.Warn().Str("user", r.User).Str("remote", c.remote).Msg("live view: failed login")
-			time.Sleep(time.Second) // slows guessing
 			res.err, res.code = errors.New("wrong user or password"), "unauthenticated"
+		case passwd.Throttled:
+			c.s.loginsThrottled.Add(1)
+			c.s.log.Warn().Str("user", r.User).Str("remote", c.remote).Msg("live view: login refused unchecked after failed logins")
+			res.err, res.code = errors.New("too many failed logins from this address or for this user: try again later"), "throttled"
+		default:
+			c.s.loginsThrottled.Add(1)
+			res.err, res.code = errors.New("too many logins wait for a password check: try again"), string(runtime.Busy)
 		}
 		c.post(res)
 	}()

@@ -113,6 +113,12 @@ type rig struct {
 // serves its live view on 127.0.0.1 port 0 with writes on for user "op".
 func startRig(t testing.TB, cfg runtime.ViewConfig) *rig {
 	t.Helper()
+	return startRigWith(t, cfg, nil)
+}
+
+// startRigWith is startRig with the server's options changed by opt.
+func startRigWith(t testing.TB, cfg runtime.ViewConfig, opt func(*view.Options)) *rig {
+	t.Helper()
 	log := &lockedBuf{}
 	logger := zerolog.New(log)
 	port := mqtttest.FreePort(t)
@@ -129,7 +135,11 @@ func startRig(t testing.TB, cfg runtime.ViewConfig) *rig {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
-	srv, err := view.New(app, cfg, view.Options{Log: logger, Version: "test", WriteTimeout: 2 * time.Second, SendTimeout: 2 * time.Second})
+	opts := view.Options{Log: logger, Version: "test", WriteTimeout: 2 * time.Second, SendTimeout: 2 * time.Second}
+	if opt != nil {
+		opt(&opts)
+	}
+	srv, err := view.New(app, cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,37 +53,42 @@ type Options struct {
 	// SendTimeout is how long one frame may take to reach a client before
 	// the client is dropped (default 5s).
 	SendTimeout time.Duration
+	// LoginBackoff is how long logins from an address, or for a user, are
+	// refused unchecked after passwd.FreeFailures failed ones; it doubles
+	// with each further failure up to LoginBackoffMax, and a successful
+	// login clears it (defaults 1s and 1m, as the embedded broker's).
+	LoginBackoff, LoginBackoffMax time.Duration
 }
 
 // Server is the live view of one application.
 type Server struct {
-	app      *runtime.App
-	cfg      runtime.ViewConfig
-	opts     Options
-	log      zerolog.Logger
-	accounts map[string]*passwd.Account
-	st       *Structure
-	stat     *statusIDs
-	reg      *prometheus.Registry
-	http     *http.Server
-	ln       net.Listener
-	done     chan struct{}
-	detach   func()
-	loginSem chan struct{}
+	app    *runtime.App
+	cfg    runtime.ViewConfig
+	opts   Options
+	log    zerolog.Logger
+	guard  *passwd.Guard // nil without users
+	st     *Structure
+	stat   *statusIDs
+	reg    *prometheus.Registry
+	http   *http.Server
+	ln     net.Listener
+	done   chan struct{}
+	detach func()
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
 	wg    sync.WaitGroup
 
 	// counters for /metrics
-	clients    atomic.Int64
-	dropped    atomic.Uint64 // clients dropped for not reading
-	throttled  atomic.Uint64 // throttle episodes
-	skipped    atomic.Uint64 // deltas coalesced into later ones
-	badFrames  atomic.Uint64
-	loginFails atomic.Uint64
-	writes     atomic.Uint64
-	refused    atomic.Uint64
+	clients         atomic.Int64
+	dropped         atomic.Uint64 // clients dropped for not reading
+	throttled       atomic.Uint64 // throttle episodes
+	skipped         atomic.Uint64 // deltas coalesced into later ones
+	badFrames       atomic.Uint64
+	loginFails      atomic.Uint64 // passwords checked and wrong, or unknown users
+	loginsThrottled atomic.Uint64 // logins refused unchecked (throttled or busy)
+	writes          atomic.Uint64
+	refused         atomic.Uint64
 }
 
 // New prepares the server: it reads the users' password files and builds
@@ -101,14 +106,23 @@ func New(app *runtime.App, cfg runtime.ViewConfig, opts Options) (*Server, error
 	if opts.SendTimeout <= 0 {
 		opts.SendTimeout = 5 * time.Second
 	}
-	s := &Server{app: app, cfg: cfg, opts: opts, log: opts.Log, accounts: map[string]*passwd.Account{},
-		conns: map[*conn]struct{}{}, done: make(chan struct{}), loginSem: make(chan struct{}, 2)}
-	for i := range cfg.Users {
-		a, err := cfg.Users[i].Load()
+	if opts.LoginBackoff <= 0 {
+		opts.LoginBackoff = time.Second
+	}
+	if opts.LoginBackoffMax < opts.LoginBackoff {
+		opts.LoginBackoffMax = max(time.Minute, opts.LoginBackoff)
+	}
+	s := &Server{app: app, cfg: cfg, opts: opts, log: opts.Log,
+		conns: map[*conn]struct{}{}, done: make(chan struct{})}
+	if len(cfg.Users) > 0 {
+		// Passwords are checked as the embedded broker checks them: the
+		// same work for unknown users, on low-priority threads, throttled
+		// after failures.
+		g, err := passwd.NewGuard(cfg.Users, passwd.GuardOptions{Backoff: opts.LoginBackoff, BackoffMax: opts.LoginBackoffMax})
 		if err != nil {
 			return nil, fmt.Errorf("view: %w", err)
 		}
-		s.accounts[cfg.Users[i].Name] = a
+		s.guard = g
 	}
 	s.st = buildStructure(app)
 	s.stat = newStatusIDs(app)
@@ -244,6 +258,9 @@ func (s *Server) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	if s.detach != nil {
 		s.detach()
+	}
+	if s.guard != nil {
+		s.guard.Close() // logins waiting for a check end now
 	}
 	wait := make(chan struct{})
 	go func() { s.wg.Wait(); close(wait) }()

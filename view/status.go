@@ -196,13 +196,15 @@ var (
 	dViewSkip     = desc("viewer_deltas_coalesced_total", "value deltas coalesced into later ones for slow clients")
 	dViewBad      = desc("viewer_bad_frames_total", "frames from clients that could not be understood")
 	dLoginFail    = desc("viewer_login_failures_total", "failed logins to the live view")
+	dLoginThrot   = desc("viewer_logins_throttled_total", "logins to the live view refused unchecked: backoff after failures, or too many waiting")
+	dLoginChecks  = desc("viewer_password_checks_total", "passwords checked for live view logins, a login as an unknown user included")
 	dWrites       = desc("writes_total", "writes from outside (set, ack, force, release) by result", "result")
 	dDeferred     = desc("tap_deferred_passes_total", "rate group passes whose changes waited for a slow observer")
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dBuild, dLateness, dOverruns, dCPU, dProcess, dCompOver, dMQTTUp, dMQTTIn, dMQTTOut, dMQTTDrop, dMQTTQueue,
-		dBrokerCli, dBrokerDrop, dAlarms, dUnacked, dForces, dViewers, dViewDrop, dViewThrottle, dViewSkip, dViewBad, dLoginFail, dWrites, dDeferred} {
+		dBrokerCli, dBrokerDrop, dAlarms, dUnacked, dForces, dViewers, dViewDrop, dViewThrottle, dViewSkip, dViewBad, dLoginFail, dLoginThrot, dLoginChecks, dWrites, dDeferred} {
 		ch <- d
 	}
 }
@@ -270,6 +272,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(dViewSkip, prometheus.CounterValue, float64(s.skipped.Load()))
 	ch <- prometheus.MustNewConstMetric(dViewBad, prometheus.CounterValue, float64(s.badFrames.Load()))
 	ch <- prometheus.MustNewConstMetric(dLoginFail, prometheus.CounterValue, float64(s.loginFails.Load()))
+	ch <- prometheus.MustNewConstMetric(dLoginThrot, prometheus.CounterValue, float64(s.loginsThrottled.Load()))
+	var checks uint64
+	if s.guard != nil {
+		checks = s.guard.Checks()
+	}
+	ch <- prometheus.MustNewConstMetric(dLoginChecks, prometheus.CounterValue, float64(checks))
 	ch <- prometheus.MustNewConstMetric(dWrites, prometheus.CounterValue, float64(s.writes.Load()), "ok")
 	ch <- prometheus.MustNewConstMetric(dWrites, prometheus.CounterValue, float64(s.refused.Load()), "refused")
 	ch <- prometheus.MustNewConstMetric(dDeferred, prometheus.CounterValue, float64(s.app.Tap().Deferred()))

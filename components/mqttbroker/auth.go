@@ -1,7 +1,6 @@
 package mqttbroker
 
 import (
-	"crypto/rand"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -13,65 +12,16 @@ import (
 	"github.com/metronome-rt/metronome/internal/passwd"
 )
 
-// accounts are the users' credentials and the stand-in that an unknown
-// username is checked against, so that a login as nobody costs the same
-// work as a wrong password and timing does not tell which users exist.
-type accounts struct {
-	byName map[string]*passwd.Account
-	dummy  *passwd.Account
-}
-
-// get returns the user's account, or the stand-in for an unknown user.
-func (as *accounts) get(user []byte) *passwd.Account {
-	if a, ok := as.byName[string(user)]; ok {
-		return a
+// newGuard resolves every user's credential (password files are read
+// here, at start, never during validation) into the login guard, which
+// checks passwords at equal work for known and unknown users, on
+// low-priority threads, throttled after failures.
+func newGuard(cfg *Config, inline bool) (*passwd.Guard, error) {
+	users := make([]passwd.User, len(cfg.Users))
+	for i := range cfg.Users {
+		users[i] = *cfg.Users[i].credential()
 	}
-	return as.dummy
-}
-
-// loadAccounts resolves every user's credential; password files are read
-// here, at start, never during validation. Every account is a PBKDF2 hash,
-// so that checking any password costs the same work: plain-text passwords
-// (from the environment or a file), and the stand-in for unknown users,
-// are hashed with the highest iteration count among the configured hashes
-// (passwd.MinIterations if there are none).
-func loadAccounts(users []UserConfig) (*accounts, error) {
-	hashes := make(map[string]*passwd.Hash, len(users))
-	plain := map[string]string{}
-	work := passwd.MinIterations
-	for _, u := range users {
-		h, pw, err := u.credential().Secret()
-		if err != nil {
-			return nil, err
-		}
-		if h == nil {
-			plain[u.Name] = pw
-			continue
-		}
-		hashes[u.Name] = h
-		work = max(work, h.Iterations())
-	}
-	out := &accounts{byName: make(map[string]*passwd.Account, len(users))}
-	for name, h := range hashes {
-		out.byName[name] = passwd.HashAccount(h)
-	}
-	for name, pw := range plain {
-		a, err := passwd.HashedAccount(pw, work)
-		if err != nil {
-			return nil, fmt.Errorf("user %q: %w", name, err)
-		}
-		out.byName[name] = a
-	}
-	var pw [16]byte
-	if _, err := rand.Read(pw[:]); err != nil {
-		return nil, err
-	}
-	dummy, err := passwd.HashedAccount(string(pw[:]), work)
-	if err != nil {
-		return nil, err
-	}
-	out.dummy = dummy
-	return out, nil
+	return passwd.NewGuard(users, passwd.GuardOptions{Backoff: cfg.AuthBackoff, BackoffMax: cfg.AuthBackoffMax, Inline: inline})
 }
 
 // Access bits of an ACL rule.
@@ -120,11 +70,9 @@ type aclRule struct {
 // plaintext passwords.
 type authHook struct {
 	mqtt.HookBase
-	accounts  *accounts
+	guard     *passwd.Guard
 	anonymous bool
 	rules     []aclRule
-	limiter   *loginLimiter
-	hasher    *hasher
 	logs      *sampledLog
 
 	authFailures atomic.Uint64
@@ -133,12 +81,8 @@ type authHook struct {
 	willDenied   atomic.Uint64 // CONNECTs refused for a will on a topic the client may not write
 }
 
-func newAuthHook(cfg *Config, accounts *accounts, logs *sampledLog) *authHook {
-	h := &authHook{
-		accounts: accounts, anonymous: cfg.AllowAnonymous, logs: logs,
-		limiter: newLoginLimiter(cfg.AuthBackoff, cfg.AuthBackoffMax),
-		hasher:  newHasher(),
-	}
+func newAuthHook(cfg *Config, guard *passwd.Guard, logs *sampledLog) *authHook {
+	h := &authHook{guard: guard, anonymous: cfg.AllowAnonymous, logs: logs}
 	for _, r := range cfg.ACL {
 		acc, _ := parseAccess(r.Access)
 		cr := aclRule{user: r.User, client: r.Client, filter: r.Topic, access: acc}
@@ -160,8 +104,9 @@ func (h *authHook) Provides(b byte) bool {
 
 // OnConnectAuthenticate accepts a known user with the right password, or a
 // client without username and password when anonymous access is allowed.
-// Logins are throttled after failures (see loginLimiter) and passwords are
-// checked by the hasher, an unknown user against a stand-in hash.
+// Logins go through the guard (passwd.Guard): throttled after failures,
+// passwords checked on low-priority threads, an unknown user against a
+// stand-in hash.
 // A will message is checked against the ACL here too: mochi publishes wills
 // without an ACL check, so a client could otherwise write, through its will,
 // to a topic it may not publish to.
@@ -170,7 +115,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	if len(user) == 0 && len(pass) == 0 && !pk.Connect.UsernameFlag {
 		if !h.anonymous {
 			h.authFailures.Add(1)
-			h.logLogin("anonymous login refused", hostOf(cl.Net.Remote), nil)
+			h.logLogin("anonymous login refused", cl.Net.Remote, nil)
 			return false
 		}
 	} else if !h.login(cl.Net.Remote, user, pass) {
@@ -186,26 +131,20 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 
 // login checks a username and password, within the throttle.
 func (h *authHook) login(remote string, user, pass []byte) bool {
-	addr := hostOf(remote)
-	if ok, hold := h.limiter.begin(addr, string(user)); !ok {
+	switch h.guard.Login(remote, string(user), pass) {
+	case passwd.Accepted:
+		return true
+	case passwd.Throttled:
 		h.throttled.Add(1)
-		h.logLogin("login refused unchecked: backoff after failed logins from this address or for this user", addr, user)
-		h.hasher.wait(hold)
-		return false
-	}
-	ok, err := h.hasher.check(h.accounts.get(user), pass)
-	if err != nil {
-		h.limiter.cancel(addr) // not the client's doing: no strike
+		h.logLogin("login refused unchecked: backoff after failed logins from this address or for this user", remote, user)
+	case passwd.Busy:
 		h.throttled.Add(1)
-		h.logLogin("login refused unchecked: "+err.Error(), addr, user)
-		return false
-	}
-	h.limiter.end(addr, string(user), ok)
-	if !ok {
+		h.logLogin("login refused unchecked: too many logins waiting for a password check", remote, user)
+	default:
 		h.authFailures.Add(1)
-		h.logLogin("login failed: unknown user or wrong password", addr, user)
+		h.logLogin("login failed: unknown user or wrong password", remote, user)
 	}
-	return ok
+	return false
 }
 
 // logLogin logs a refused login, sampled.

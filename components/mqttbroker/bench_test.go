@@ -210,10 +210,10 @@ func BenchmarkAuthGuessersTickLateness(b *testing.B) {
 				cfg.ACL = []ACLRule{{User: "plant", Topic: "#", Access: "readwrite"}}
 				cfg.AuthBackoff = v.backoff
 				br := NewBroker(cfg, zerolog.Nop())
+				br.inlineAuth = v.inline
 				if err := br.Start(context.Background()); err != nil {
 					b.Fatal(err)
 				}
-				br.auth.hasher.inline = v.inline
 				ctx, cancel := context.WithTimeout(context.Background(), each)
 				done := make(chan tickLateness, 1)
 				go func() { done <- lateness1kHz(ctx, scheduler.Normal) }()
@@ -231,7 +231,7 @@ func BenchmarkAuthGuessersTickLateness(b *testing.B) {
 				late := <-done
 				cancel()
 				wg.Wait()
-				checked[v.name] += br.auth.hasher.hashes.Load()
+				checked[v.name] += br.auth.guard.Checks()
 				_ = br.Stop(context.Background())
 				results[v.name] = append(results[v.name], late)
 			}

@@ -178,7 +178,7 @@ func TestProcessAllocatesNothing(t *testing.T) {
 func TestACLCheckAllocatesNothing(t *testing.T) {
 	cfg := openConfig()
 	cfg.ACL = []ACLRule{{User: "op", Topic: "$SYS/#", Access: "read"}, {Client: "pump-*", Topic: "plant/+/state/#", Access: "readwrite"}, {Topic: "#", Access: "deny"}}
-	h := newAuthHook(&cfg, &accounts{}, nil)
+	h := newAuthHook(&cfg, nil, nil)
 	user := []byte("op")
 	allocs := testing.AllocsPerRun(1000, func() {
 		if !h.allowed(user, "pump-1", "plant/pump1/state/x/y", accessRead) || h.allowed(user, "pump-1", "other", accessRead) || !h.allowed(user, "x", "$SYS/x", accessRead) {

@@ -105,11 +105,17 @@ func TestHashRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "h")
 	os.WriteFile(f, []byte(h+"\n"), 0o600)
-	acc, err := loadAccounts([]UserConfig{{Name: "u", PasswordFile: f}})
-	if err != nil || !acc.byName["u"].Check("pw") || acc.byName["u"].Check("pW") || acc.byName["u"].Check("") {
+	g, err := newGuard(&Config{Users: []UserConfig{{Name: "u", PasswordFile: f}}}, false)
+	if err != nil {
 		t.Fatalf("password_file holding a hash: %v", err)
 	}
-	if _, err := loadAccounts([]UserConfig{{Name: "u", PasswordFile: filepath.Join(dir, "missing")}}); err == nil {
+	defer g.Close()
+	for pw, want := range map[string]passwd.Outcome{"pw": passwd.Accepted, "pW": passwd.Refused, "": passwd.Refused} {
+		if got := g.Login("127.0.0.1:1", "u", []byte(pw)); got != want {
+			t.Errorf("password %q: %v, want %v", pw, got, want)
+		}
+	}
+	if _, err := newGuard(&Config{Users: []UserConfig{{Name: "u", PasswordFile: filepath.Join(dir, "missing")}}}, false); err == nil {
 		t.Fatal("missing password_file accepted")
 	}
 }

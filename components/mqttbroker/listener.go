@@ -404,70 +404,9 @@ func (l *listener) wsHandler(ch *chanListener) http.Handler {
 			return
 		}
 		select {
-		case ch.ch <- newWSConn(c):
+		case ch.ch <- mqttconn.WebSocketConn(c):
 		case <-ch.done:
 			_ = c.Close()
 		}
 	})
-}
-
-// wsConn carries an MQTT byte stream in WebSocket binary messages.
-type wsConn struct {
-	*websocket.Conn
-	r   io.Reader
-	wmu sync.Mutex
-}
-
-func newWSConn(c *websocket.Conn) *wsConn { return &wsConn{Conn: c} }
-
-// Read reads the byte stream across message boundaries.
-func (c *wsConn) Read(p []byte) (int, error) {
-	for {
-		if c.r == nil {
-			t, r, err := c.NextReader()
-			if err != nil {
-				return 0, err
-			}
-			if t != websocket.BinaryMessage {
-				return 0, fmt.Errorf("websocket: %d message, MQTT needs binary", t)
-			}
-			c.r = r
-		}
-		n, err := c.r.Read(p)
-		if err == io.EOF {
-			c.r = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
-}
-
-// Write sends p as one binary message.
-func (c *wsConn) Write(p []byte) (int, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if err := c.WriteMessage(websocket.BinaryMessage, p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// SetDeadline sets both deadlines. mochi calls it from the reading
-// goroutine while another one writes; gorilla's write deadline is not safe
-// to change during a write, so it waits for the write lock.
-func (c *wsConn) SetDeadline(t time.Time) error {
-	if err := c.SetReadDeadline(t); err != nil {
-		return err
-	}
-	return c.SetWriteDeadline(t)
-}
-
-// SetWriteDeadline sets the write deadline under the write lock.
-func (c *wsConn) SetWriteDeadline(t time.Time) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.Conn.SetWriteDeadline(t)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/metronome-rt/metronome/internal/mqttconn"
 	"github.com/metronome-rt/metronome/internal/mqtttest"
 	"github.com/metronome-rt/metronome/internal/passwd"
 )
@@ -242,7 +243,7 @@ func TestWebSocketOrigins(t *testing.T) {
 	if err != nil {
 		t.Fatalf("allowed origin refused: %v", err)
 	}
-	c := mustDial(t, "", clientOpts{id: newID("ws"), clean: true, conn: newWSConn(ws)})
+	c := mustDial(t, "", clientOpts{id: newID("ws"), clean: true, conn: mqttconn.WebSocketConn(ws)})
 	c.sub(t, "ws/#", 1)
 	if _, err := c.pub(t, "ws/1", []byte("over websocket"), 1, false); err != nil {
 		t.Fatal(err)
@@ -294,7 +295,7 @@ func TestSecureWebSocketAndMosquittoTLS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("wss: %v", err)
 	}
-	c := mustDial(t, "", clientOpts{id: newID("wss"), clean: true, conn: newWSConn(ws)})
+	c := mustDial(t, "", clientOpts{id: newID("wss"), clean: true, conn: mqttconn.WebSocketConn(ws)})
 	c.sub(t, "s/#", 1)
 
 	// Debian's mosquitto_pub over mutual TLS into the same broker.

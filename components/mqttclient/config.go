@@ -51,7 +51,9 @@ type Config struct {
 	PasswordFile string `yaml:"password_file"`
 	// KeepAlive is the MQTT keep-alive interval (CDP KeepAlive), 1s to
 	// 65535s; the broker drops the connection after 1.5 times this without
-	// traffic, and the client notices a silent broker as soon.
+	// traffic, and the client notices a silent broker within about twice
+	// this (any message from the broker counts as an answer, so a flood that
+	// holds the broker's PINGRESP back does not drop the connection).
 	KeepAlive time.Duration `yaml:"keep_alive"`
 	// ConnectTimeout bounds one connection attempt to one server, from the
 	// dial to the broker's CONNACK.

@@ -47,10 +47,26 @@ func sequenceFaults(t *testing.T, got []string, n int) (missing []int, dups, inv
 // checkSequence verifies that got is exactly 1..n in order.
 func checkSequence(t *testing.T, got []string, n int) {
 	t.Helper()
+	checkResent(t, got, n, 0)
+}
+
+// checkResent verifies that got is 1..n in order, except that up to
+// drops messages may come twice in a row: QoS 1 is at least once, and the
+// client sends one message at a time, so a connection that drops while a
+// message waits for its acknowledgement (the broker may have it already)
+// costs that one message a second delivery, right after the first.
+func checkResent(t *testing.T, got []string, n, drops int) {
+	t.Helper()
 	missing, dups, inversions := sequenceFaults(t, got, n)
-	if len(missing)+dups+inversions > 0 || len(got) != n {
-		t.Errorf("%d messages for 1..%d: %d missing (first %v), %d twice, %d out of order",
-			len(got), n, len(missing), missing[:min(5, len(missing))], dups, inversions)
+	resent := 0
+	for i := 1; i < len(got); i++ {
+		if got[i] == got[i-1] {
+			resent++
+		}
+	}
+	if len(missing)+inversions > 0 || dups != resent || resent > drops || len(got) != n+resent {
+		t.Errorf("%d messages for 1..%d: %d missing (first %v), %d twice (%d of them resent at once, %d allowed), %d out of order",
+			len(got), n, len(missing), missing[:min(5, len(missing))], dups, resent, drops, inversions)
 	}
 }
 
@@ -107,7 +123,8 @@ config:
 		t.Logf("only %d of %d delivered", len(b.on("outage/seq")), n)
 	}
 	h.Step(1)
-	checkSequence(t, b.on("outage/seq"), n)
+	// The stop may cut off the acknowledgement of the message in flight.
+	checkResent(t, b.on("outage/seq"), n, 1)
 	if downTicks < 1000 {
 		t.Errorf("the client saw the broker down for only %d ticks of a %d ms outage", downTicks, downMs)
 	}

@@ -64,7 +64,10 @@ func heapBytes() uint64 {
 
 // runFlood runs an application with the client at 1 kHz on the real clock
 // for about d; with flood set, mosquitto_pub floods the subscribed topic
-// with n messages at full speed meanwhile.
+// with n messages at full speed meanwhile. The keep-alive is short: the
+// socket buffers hold seconds of the flood, and the broker's PINGRESP waits
+// behind them, so the connection must stay up on a keep-alive that takes
+// any packet as proof of life, not only a PINGRESP in time.
 func runFlood(t *testing.T, addr string, d time.Duration, flood bool, n int) floodRun {
 	t.Helper()
 	reg := runtime.MustRegistry(Type, probeType)
@@ -76,6 +79,7 @@ components:
     fs: 1000
     config:
       servers: [mqtt://%s]
+      keep_alive: 3s
       subscribe: [{name: X, topic: flood/x, type: int}]
   - name: Probe
     type: test.Probe

@@ -166,7 +166,9 @@ type Options struct {
 	// TLS is used for encrypted servers; nil uses the system's roots.
 	TLS *tls.Config
 	// KeepAlive is the MQTT keep-alive; a silent broker is noticed within
-	// about 1.5 times this. Default 30 s.
+	// about twice this. Any packet from the broker counts as a sign of
+	// life, not only a PINGRESP, which an incoming flood can hold back for
+	// longer (see livePinger). Default 30 s.
 	KeepAlive time.Duration
 	// ConnectTimeout bounds one connection attempt to one server, from the
 	// dial to the CONNACK; a server that accepts the socket and never

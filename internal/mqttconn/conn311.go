@@ -142,13 +142,25 @@ func (c *conn311) connect(ctx context.Context, u *url.URL) (mqtt.Client, chan er
 			sock.Close()
 		}
 	}
+	// On TCP and TLS the keep-alive is a livePinger's, which takes any
+	// packet from the broker as proof of life; the library's own gives up
+	// when a PINGRESP is late, even while an incoming flood holds it back
+	// behind seconds of messages, so its timeout is off there. Over a
+	// WebSocket, which the library dials itself, its keep-alive stays.
+	pinger := &livePinger{}
+	pingCtx, stopPing := context.WithCancel(ctx)
+	var pinged net.Conn // the connection the pinger writes to, once dialled
+	pingTimeout := min2(o.KeepAlive, 10*time.Second)
+	if tcpScheme(u.Scheme) {
+		pingTimeout = 1 << 62
+	}
 	opts := mqtt.NewClientOptions().
 		AddBroker(brokerURL(u)).
 		SetClientID(o.ClientID).
 		SetProtocolVersion(4).
 		SetCleanSession(o.CleanStart).
 		SetKeepAlive(o.KeepAlive).
-		SetPingTimeout(min2(o.KeepAlive, 10*time.Second)).
+		SetPingTimeout(pingTimeout).
 		SetConnectTimeout(o.ConnectTimeout).
 		SetWriteTimeout(o.PublishTimeout).
 		SetAutoReconnect(false).
@@ -160,6 +172,7 @@ func (c *conn311) connect(ctx context.Context, u *url.URL) (mqtt.Client, chan er
 			c.received(m.Topic(), m.Payload(), m.Qos(), m.Retained())
 		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			stopPing()
 			select {
 			case lost <- fmt.Errorf("connection to the MQTT broker lost: %w", err):
 			default:
@@ -215,6 +228,10 @@ func (c *conn311) connect(ctx context.Context, u *url.URL) (mqtt.Client, chan er
 				}
 				nc = tc
 			}
+			nc = &pingedConn{Conn: nc, p: pinger}
+			sockMu.Lock()
+			pinged = nc
+			sockMu.Unlock()
 			return nc, nil
 		})
 	}
@@ -225,15 +242,18 @@ func (c *conn311) connect(ctx context.Context, u *url.URL) (mqtt.Client, chan er
 	select {
 	case <-tok.Done():
 	case <-timer.C:
+		stopPing()
 		abort()
 		cl.Disconnect(0)
 		return nil, nil, false, fmt.Errorf("no CONNACK within the connect timeout %v", o.ConnectTimeout)
 	case <-ctx.Done():
+		stopPing()
 		abort()
 		cl.Disconnect(0)
 		return nil, nil, false, ctx.Err()
 	}
 	if err := tok.Error(); err != nil {
+		stopPing()
 		abort()
 		return nil, nil, false, err
 	}
@@ -242,8 +262,24 @@ func (c *conn311) connect(ctx context.Context, u *url.URL) (mqtt.Client, chan er
 		present = ct.SessionPresent()
 	}
 	sockMu.Lock()
-	nc := sock
+	nc, pc := sock, pinged
 	sockMu.Unlock()
+	if pc != nil {
+		go func() {
+			err := pinger.Run(pingCtx, pc, uint16(o.KeepAlive/time.Second))
+			if err == nil {
+				return
+			}
+			select {
+			case lost <- fmt.Errorf("connection to the MQTT broker lost: %w", err):
+			default:
+			}
+			// Failing the reads makes the library drop the connection.
+			_ = nc.SetReadDeadline(time.Unix(1, 0))
+		}()
+	} else {
+		stopPing()
+	}
 	c.mu.Lock()
 	c.client, c.lost, c.netc = cl, lost, nc
 	c.mu.Unlock()

@@ -80,6 +80,9 @@ func (c *conn5) Start(ctx context.Context) error {
 		ClientConfig: paho.ClientConfig{
 			ClientID:      o.ClientID,
 			PacketTimeout: o.PublishTimeout,
+			// Any packet from the broker proves the connection alive, not
+			// only a PINGRESP that an incoming flood holds back.
+			PingHandler: &livePinger{onFail: func(err error) { c.setWhy(err.Error()) }},
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 				p := pr.Packet
 				c.received(p.Topic, p.Payload, p.QoS, p.Retain)

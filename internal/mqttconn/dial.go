@@ -52,7 +52,7 @@ func dialServer(ctx context.Context, u *url.URL, tlsCfg *tls.Config) (net.Conn, 
 		if err != nil {
 			return nil, fmt.Errorf("websocket: %w", err)
 		}
-		return &wsConn{ws: ws}, nil
+		return WebSocketConn(ws), nil
 	}
 	return nil, fmt.Errorf("scheme %q: want %s", u.Scheme, SchemeList)
 }
@@ -70,8 +70,13 @@ func (c *lockedConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// wsConn is a WebSocket as a byte stream: MQTT packets may span binary
-// messages and a message may hold several packets (MQTT 5, 6).
+// WebSocketConn is a WebSocket as an MQTT byte stream, for both ends:
+// MQTT packets may span binary messages and a message may hold several
+// packets (MQTT 5, 6). A message of another type ends the stream with an
+// error, as the protocol asks (MQTT-6.0.0-1). Reads and writes may run on
+// two goroutines; each Write is one binary message.
+func WebSocketConn(ws *websocket.Conn) net.Conn { return &wsConn{ws: ws} }
+
 type wsConn struct {
 	ws  *websocket.Conn
 	rmu sync.Mutex
@@ -84,9 +89,12 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	defer c.rmu.Unlock()
 	for {
 		if c.r == nil {
-			_, r, err := c.ws.NextReader()
+			t, r, err := c.ws.NextReader()
 			if err != nil {
 				return 0, err
+			}
+			if t != websocket.BinaryMessage {
+				return 0, fmt.Errorf("websocket: message of type %d, MQTT needs binary ones", t)
 			}
 			c.r = r
 		}
@@ -111,13 +119,22 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (c *wsConn) Close() error                       { return c.ws.Close() }
-func (c *wsConn) LocalAddr() net.Addr                { return c.ws.LocalAddr() }
-func (c *wsConn) RemoteAddr() net.Addr               { return c.ws.RemoteAddr() }
-func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+func (c *wsConn) Close() error                      { return c.ws.Close() }
+func (c *wsConn) LocalAddr() net.Addr               { return c.ws.LocalAddr() }
+func (c *wsConn) RemoteAddr() net.Addr              { return c.ws.RemoteAddr() }
+func (c *wsConn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
+
+// SetWriteDeadline waits for a write in progress: gorilla's write
+// deadline is not safe to change during a write (mochi sets deadlines on
+// its reading goroutine while another writes).
+func (c *wsConn) SetWriteDeadline(t time.Time) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.ws.SetWriteDeadline(t)
+}
+
 func (c *wsConn) SetDeadline(t time.Time) error {
-	return errors.Join(c.ws.SetReadDeadline(t), c.ws.SetWriteDeadline(t))
+	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
 }
 
 // sniff keeps the first bytes the broker sent on one connection, so that

@@ -1,9 +1,10 @@
-// Package passwd holds Metronome's user credentials: the salted PBKDF2
-// hashes `runtime passwd` prints, passwords from files or the environment,
-// and their constant-time verification. The live view checks its writers
-// with it and the embedded MQTT broker its clients (the broker adds its
-// own policy: throttling, constant work for unknown users, checks on
-// low-priority threads); it is the one place the hash format is defined.
+// Package passwd holds Metronome's user credentials and the one way logins
+// are checked: the salted PBKDF2 hashes `runtime passwd` prints, passwords
+// from files or the environment, their constant-time verification, and
+// the Guard that the embedded MQTT broker and the live view put every
+// login through (the same work for unknown users as for known ones,
+// hashes on low-priority threads, throttling after failures). It is the
+// one place the hash format and the login policy are defined.
 package passwd
 
 import (
@@ -98,12 +99,11 @@ func Parse(s string) (*Hash, error) {
 	return &Hash{iter: iter, salt: salt, key: key}, nil
 }
 
-// Account is a user's stored credential: a PBKDF2 hash, or the SHA-256 of
-// a password given in plain text (from the environment or a file), so the
-// plain text is not kept in memory.
+// Account is a user's stored credential: a PBKDF2 hash (a password given
+// in plain text is hashed at start, see NewAccounts, so that checking it
+// costs as much as checking any other).
 type Account struct {
-	hash   *Hash
-	digest []byte
+	hash *Hash
 }
 
 // HashAccount is the account of a stored hash.
@@ -111,8 +111,7 @@ func HashAccount(h *Hash) *Account { return &Account{hash: h} }
 
 // HashedAccount hashes a password given in plain text with a random salt
 // and the given work factor, so that checking it costs as much as checking
-// a stored hash of that work (unlike Load's SHA-256 digest, which is
-// cheap).
+// a stored hash of that work.
 func HashedAccount(password string, iterations int) (*Account, error) {
 	h, err := hash(password, iterations)
 	if err != nil {
@@ -121,25 +120,16 @@ func HashedAccount(password string, iterations int) (*Account, error) {
 	return &Account{hash: h}, nil
 }
 
-// Iterations is the PBKDF2 work a check of the account costs; 0 for a
-// plain password kept as its digest. A checker that hides which users
-// exist needs every account, and its stand-in for unknown users, at the
-// same work.
-func (a *Account) Iterations() int {
-	if a.hash == nil {
-		return 0
-	}
-	return a.hash.iter
-}
+// Iterations is the PBKDF2 work a check of the account costs. A checker
+// that hides which users exist needs every account, and its stand-in for
+// unknown users, at the same work.
+func (a *Account) Iterations() int { return a.hash.iter }
 
 // Check reports whether password is the account's, in constant time.
+// Logins go through a Guard, which calls it on its low-priority threads.
 func (a *Account) Check(password string) bool {
-	if a.hash != nil {
-		key, err := pbkdf2.Key(sha256.New, password, a.hash.salt, a.hash.iter, len(a.hash.key))
-		return err == nil && subtle.ConstantTimeCompare(key, a.hash.key) == 1
-	}
-	d := sha256.Sum256([]byte(password))
-	return subtle.ConstantTimeCompare(d[:], a.digest) == 1
+	key, err := pbkdf2.Key(sha256.New, password, a.hash.salt, a.hash.iter, len(a.hash.key))
+	return err == nil && subtle.ConstantTimeCompare(key, a.hash.key) == 1
 }
 
 // User is how a configuration names a user's credential: exactly one of
@@ -174,20 +164,6 @@ func (u *User) Validate() (key string, err error) {
 		}
 	}
 	return "", nil
-}
-
-// Load resolves a user's credential, reading its password file if it has
-// one. A password given in plain text is kept as its SHA-256 digest.
-func (u *User) Load() (*Account, error) {
-	h, plain, err := u.Secret()
-	if err != nil {
-		return nil, err
-	}
-	if h != nil {
-		return &Account{hash: h}, nil
-	}
-	d := sha256.Sum256([]byte(plain))
-	return &Account{digest: d[:]}, nil
 }
 
 // Secret resolves a user's credential without deciding how to keep a

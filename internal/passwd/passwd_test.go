@@ -18,7 +18,7 @@ func TestHashRoundTripAndWrongPassword(t *testing.T) {
 	if _, err := u.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := u.Load()
+	a, err := passwd.LoadForTest(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestPasswordFileAndValidation(t *testing.T) {
 	if err := os.WriteFile(f, []byte("plain\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a, err := (&passwd.User{Name: "x", PasswordFile: f}).Load()
+	a, err := passwd.LoadForTest(passwd.User{Name: "x", PasswordFile: f})
 	if err != nil || !a.Check("plain") || a.Check("plain\n") {
 		t.Fatalf("password file: %v", err)
 	}
@@ -101,7 +101,7 @@ func TestSecretAndHashedAccount(t *testing.T) {
 		if !a.Check(c.wantCheck) || a.Check(c.wantCheck+"x") {
 			t.Errorf("%s: the account does not check its password", c.u.Name)
 		}
-		if l, err := c.u.Load(); err != nil || !l.Check(c.wantCheck) || l.Check("") {
+		if l, err := passwd.LoadForTest(c.u); err != nil || !l.Check(c.wantCheck) || l.Check("") {
 			t.Errorf("%s: Load: %v", c.u.Name, err)
 		}
 	}

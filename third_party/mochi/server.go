@@ -152,6 +152,14 @@ type Server struct {
 	// messages are routed to clients. Without it a message routed to the
 	// old connection during the handover was left behind with it and lost.
 	sessions sync.RWMutex
+
+	// METRONOME: closing is set by Close under closeMu. A connection
+	// accepted after it is closed at once; one accepted before it is
+	// counted in ClientsWg under the read lock. Upstream counted a client
+	// on its own goroutine, so the Add could race with CloseAll's Wait
+	// (mochi-mqtt/server#541), which the race detector reports.
+	closeMu sync.RWMutex
+	closing bool
 }
 
 // loop contains interval tickers for the system events loop.
@@ -405,6 +413,14 @@ func (s *Server) eventLoop() {
 
 // EstablishConnection establishes a new client when a listener accepts a new connection.
 func (s *Server) EstablishConnection(listener string, c net.Conn) error {
+	s.closeMu.RLock()
+	if s.closing {
+		s.closeMu.RUnlock()
+		_ = c.Close()
+		return nil
+	}
+	s.Listeners.ClientsWg.Add(1) // METRONOME: before Close's Wait, see closeMu
+	s.closeMu.RUnlock()
 	cl := s.NewClient(c, listener, "", false)
 	return s.attachClient(cl, listener)
 }
@@ -412,8 +428,7 @@ func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 // attachClient validates an incoming client connection and if viable, attaches the client
 // to the server, performs session housekeeping, and reads incoming packets.
 func (s *Server) attachClient(cl *Client, listener string) error {
-	defer s.Listeners.ClientsWg.Done()
-	s.Listeners.ClientsWg.Add(1)
+	defer s.Listeners.ClientsWg.Done() // METRONOME: added by EstablishConnection
 
 	// METRONOME: the write loop, which sends the messages routed to the
 	// client, starts only after the CONNACK and the session's backlog have
@@ -1554,6 +1569,9 @@ func (s *Server) publishSysTopics() {
 
 // Close attempts to gracefully shut down the server, all listeners, clients, and stores.
 func (s *Server) Close() error {
+	s.closeMu.Lock()
+	s.closing = true
+	s.closeMu.Unlock()
 	close(s.done)
 	s.Log.Info("gracefully stopping server")
 	s.Listeners.CloseAll(s.closeListenerClients)

@@ -1,4 +1,4 @@
-package mqttbroker
+package passwd
 
 import "golang.org/x/sys/unix"
 

@@ -1,14 +1,9 @@
-package mqttbroker
+package passwd
 
 import (
-	"errors"
 	"net"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/metronome-rt/metronome/internal/passwd"
 )
 
 // Login throttling: after failed logins from an address, or for a
@@ -23,9 +18,9 @@ import (
 // guesser that retries at once does not turn the backoff into a flood of
 // connections.
 const (
-	// freeFailures is how many consecutive failures pass before the
+	// FreeFailures is how many consecutive failures pass before the
 	// backoff starts, per address and per user.
-	freeFailures = 3
+	FreeFailures = 3
 	// maxTracked bounds how many addresses and how many usernames are
 	// remembered each, so that guessing with random names or from many
 	// addresses cannot grow the broker's memory.
@@ -61,11 +56,11 @@ func newLoginLimiter(initial, max time.Duration) *loginLimiter {
 
 // backoff is how long attempts wait after n consecutive failures.
 func (l *loginLimiter) backoff(n int) time.Duration {
-	if n <= freeFailures {
+	if n <= FreeFailures {
 		return 0
 	}
 	d := l.initial
-	for i := freeFailures + 1; i < n && d < l.max; i++ {
+	for i := FreeFailures + 1; i < n && d < l.max; i++ {
 		d *= 2
 	}
 	return min(d, l.max)
@@ -187,104 +182,4 @@ func hostOf(remote string) string {
 		return h
 	}
 	return remote
-}
-
-// errHashersBusy means too many logins wait for a password check.
-var errHashersBusy = errors.New("too many logins waiting for a password check")
-
-// hasher checks passwords on a few dedicated OS threads at the lowest
-// scheduling priority (nice 19 on Linux). A PBKDF2 check costs about
-// 150 ms of CPU at the default work factor; run on the connection's
-// goroutine, a handful of parallel guessers would take every core from
-// the rate groups. On these threads the operating system runs them only
-// when nothing else wants the CPU, so a check can never delay a tick.
-type hasher struct {
-	jobs   chan hashJob
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	inline bool          // check on the caller's goroutine (to measure the difference)
-	hashes atomic.Uint64 // password checks done
-}
-
-type hashJob struct {
-	a        *passwd.Account
-	password []byte
-	done     chan bool
-}
-
-// hashQueue is how many password checks may wait for a worker; more
-// logins at once are refused (and counted as throttled).
-const hashQueue = 64
-
-func newHasher() *hasher {
-	return &hasher{jobs: make(chan hashJob, hashQueue), stop: make(chan struct{})}
-}
-
-// start runs the workers: half the CPUs, at least one.
-func (h *hasher) start() {
-	for i := 0; i < max(1, runtime.NumCPU()/2); i++ {
-		h.wg.Add(1)
-		go h.work()
-	}
-}
-
-func (h *hasher) work() {
-	defer h.wg.Done()
-	// The thread is never unlocked: when the goroutine ends, the thread,
-	// with its lowered priority, ends with it.
-	runtime.LockOSThread()
-	lowerThreadPriority()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case j := <-h.jobs:
-			j.done <- h.run(j.a, j.password)
-		}
-	}
-}
-
-func (h *hasher) run(a *passwd.Account, password []byte) bool {
-	h.hashes.Add(1)
-	return a.Check(string(password))
-}
-
-// check verifies a password, waiting for a worker.
-func (h *hasher) check(a *passwd.Account, password []byte) (bool, error) {
-	if h.inline {
-		return h.run(a, password), nil
-	}
-	j := hashJob{a: a, password: password, done: make(chan bool, 1)}
-	select {
-	case h.jobs <- j:
-	case <-h.stop:
-		return false, errHashersBusy
-	default:
-		return false, errHashersBusy
-	}
-	select {
-	case ok := <-j.done:
-		return ok, nil
-	case <-h.stop:
-		return false, errHashersBusy
-	}
-}
-
-// wait sleeps for d, or until the hasher is closed.
-func (h *hasher) wait(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-h.stop:
-	}
-}
-
-// close stops the workers; checks still waiting fail.
-func (h *hasher) close() {
-	close(h.stop)
-	h.wg.Wait()
 }

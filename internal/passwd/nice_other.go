@@ -1,6 +1,6 @@
 //go:build !linux
 
-package mqttbroker
+package passwd
 
 // lowerThreadPriority is a no-op where threads have no priority of their
 // own that a program may lower without privileges.
