@@ -375,28 +375,19 @@ func exercise(t *testing.T, in *installation) {
 // and sets its threshold.
 func setThreshold(t *testing.T, port int, v float64) {
 	t.Helper()
-	c := dial(t, port)
-	defer c.Close()
-	ctx, cancel := ctx10()
-	defer cancel()
-	if err := c.Login(ctx, "op", "change-me"); err != nil {
-		t.Fatal(err)
-	}
-	res, err := c.Write(ctx, "set", "Supervisor.Threshold.Value", v)
-	if err != nil || !res.OK {
-		t.Fatalf("set Supervisor.Threshold.Value %v: %v %+v", v, err, res)
-	}
-}
-
-func dial(t *testing.T, port int) *view.Client {
-	t.Helper()
-	ctx, cancel := ctx10()
-	defer cancel()
-	c, err := view.Dial(ctx, fmt.Sprintf("127.0.0.1:%d", port), view.DialOptions{})
+	err := onView(port, func(ctx context.Context, c *view.Client) error {
+		if err := c.Login(ctx, "op", "change-me"); err != nil {
+			return err
+		}
+		res, err := c.Write(ctx, "set", "Supervisor.Threshold.Value", v)
+		if err == nil && !res.OK {
+			err = fmt.Errorf("refused: %s", res.Error)
+		}
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("set Supervisor.Threshold.Value %v: %v", v, err)
 	}
-	return c
 }
 
 // collapse drops repeats of the same command in a row: a device that comes
@@ -500,8 +491,4 @@ func checkDimming(t *testing.T, msgs []message, limits bool) {
 func dimmer(h float64) float64 {
 	y := 0 + (h-30)*(100-0)/(90-30)
 	return math.Min(math.Max(math.Min(math.Max(y, 0), 100), 5), 80)
-}
-
-func ctx10() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 10*time.Second)
 }

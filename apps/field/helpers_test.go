@@ -219,24 +219,29 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 	}
 }
 
-// get reads members of a running application through its live view.
-func get(port int, patterns ...string) (map[string]view.Value, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// onView runs f on a fresh connection to the live view on port, within 10 s.
+func onView(port int, f func(ctx context.Context, c *view.Client) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := view.Dial(ctx, fmt.Sprintf("127.0.0.1:%d", port), view.DialOptions{})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer c.Close()
-	vals, err := c.Get(ctx, patterns...)
-	if err != nil {
-		return nil, err
-	}
+	return f(ctx, c)
+}
+
+// get reads members of a running application through its live view.
+func get(port int, patterns ...string) (map[string]view.Value, error) {
 	out := map[string]view.Value{}
-	for _, v := range vals {
-		out[v.Path] = v
-	}
-	return out, nil
+	err := onView(port, func(ctx context.Context, c *view.Client) error {
+		vals, err := c.Get(ctx, patterns...)
+		for _, v := range vals {
+			out[v.Path] = v
+		}
+		return err
+	})
+	return out, err
 }
 
 // is tells whether the live view on port shows path with value v (JSON
@@ -272,36 +277,32 @@ func all(conds ...func() (bool, string)) func() (bool, string) {
 // alarms returns the active alarms of the application behind the live
 // view on port, by path.
 func alarms(port int) (map[string]view.AlarmState, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := view.Dial(ctx, fmt.Sprintf("127.0.0.1:%d", port), view.DialOptions{})
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	if _, err := c.Send(view.Request{Type: "alarms"}); err != nil {
-		return nil, err
-	}
-	for {
-		f, err := c.Next(ctx)
-		if err != nil {
-			return nil, err
+	out := map[string]view.AlarmState{}
+	err := onView(port, func(ctx context.Context, c *view.Client) error {
+		if _, err := c.Send(view.Request{Type: "alarms"}); err != nil {
+			return err
 		}
-		if f.Type != "alarms" {
-			continue
-		}
-		var af view.AlarmsFrame
-		if err := f.Decode(&af); err != nil {
-			return nil, err
-		}
-		out := map[string]view.AlarmState{}
-		for _, a := range af.Alarms {
-			if a.Active {
-				out[a.Path] = a
+		for {
+			f, err := c.Next(ctx)
+			if err != nil {
+				return err
 			}
+			if f.Type != "alarms" {
+				continue
+			}
+			var af view.AlarmsFrame
+			if err := f.Decode(&af); err != nil {
+				return err
+			}
+			for _, a := range af.Alarms {
+				if a.Active {
+					out[a.Path] = a
+				}
+			}
+			return nil
 		}
-		return out, nil
-	}
+	})
+	return out, err
 }
 
 // alarmsAre holds when exactly the alarms named are active (paths, of the
