@@ -208,6 +208,7 @@ func exercise(t *testing.T, in *installation) {
 		is(in.ctlView, "Field.Cooling.Threshold", "27", "good"),
 		is(in.supView, "Supervisor.System.Threshold_Result", `"Field.Cooling.Threshold = 27: accepted"`, "good"),
 	))
+	time.Sleep(time.Second) // a command decided before the write has arrived by now
 	from := in.w.len()
 	cmds := collapse(in.w.on(0, "cmnd/switch/POWER"))
 	was := cmds[len(cmds)-1] == "ON"
@@ -447,13 +448,16 @@ func checkSwitching(t *testing.T, msgs []message, th float64, on, started bool) 
 	t.Logf("threshold %v, hysteresis %v: %d switch commands at the crossings: %v", th, hysteresis, len(got), got)
 }
 
-// checkDimming checks the bulb's commands: each is the humidity of one of
-// the two readings before it, scaled from 30..90 % to 0..100 % and limited
-// to 5..80 (controller.yaml), and with limits, both were reached.
+// checkDimming checks the bulb's commands: each is the humidity of a
+// reading before it (and not before the reading of the previous command),
+// scaled from 30..90 % to 0..100 % and limited to 5..80 (controller.yaml);
+// with limits, both were reached. A controller that lags behind the
+// readings still passes; one that computes a value from no reading does
+// not.
 func checkDimming(t *testing.T, msgs []message, limits bool) {
 	t.Helper()
 	var hums []float64
-	var lo, hi, n int
+	var lo, hi, n, from int
 	for _, m := range msgs {
 		switch m.topic {
 		case "tele/meter/SENSOR":
@@ -465,13 +469,16 @@ func checkDimming(t *testing.T, msgs []message, limits bool) {
 			if _, err := fmt.Sscan(m.payload, &d); err != nil {
 				t.Fatalf("dimmer command %q", m.payload)
 			}
-			ok := false
-			for _, h := range hums[max(0, len(hums)-2):] {
-				ok = ok || math.Abs(d-dimmer(h)) <= 0.5+1e-9
+			match := -1
+			for i := from; i < len(hums) && match < 0; i++ {
+				if math.Abs(d-dimmer(hums[i])) <= 0.5+1e-9 {
+					match = i
+				}
 			}
-			if !ok || d < 5 || d > 80 {
-				t.Fatalf("dimmer %v after humidity %v, want %v", d, hums[max(0, len(hums)-2):], dimmer(hums[len(hums)-1]))
+			if match < 0 || d < 5 || d > 80 {
+				t.Fatalf("dimmer command %d is %v; the humidity since the previous command was %v", n, d, hums[min(from, len(hums)):])
 			}
+			from = match
 			switch d {
 			case 5:
 				lo++
