@@ -172,7 +172,7 @@ func exercise(t *testing.T, in *installation) {
 	in.ctl = in.run("controller", "controller.yaml")
 	eventually(t, 20*time.Second, "the controller connects", is(in.ctlView, "Field.Mqtt.Connected", "true", "good"))
 	in.sup = in.run("supervisor", "supervisor.yaml")
-	eventually(t, 20*time.Second, "the supervisor writes its threshold", all(
+	eventually(t, 20*time.Second, "the supervisor writes its threshold", allOf(
 		is(in.ctlView, "Field.Cooling.Threshold", "25", "good"),
 		is(in.supView, "Supervisor.System.Field_Online", "true", "good"),
 	))
@@ -204,7 +204,7 @@ func exercise(t *testing.T, in *installation) {
 	// 2. The operator sets a new threshold in the supervisor's live view;
 	// the system writes it to the controller, which switches at it.
 	setThreshold(t, in.supView, threshold1)
-	eventually(t, 15*time.Second, "the new threshold reaches the controller", all(
+	eventually(t, 15*time.Second, "the new threshold reaches the controller", allOf(
 		is(in.ctlView, "Field.Cooling.Threshold", "27", "good"),
 		is(in.supView, "Supervisor.System.Threshold_Result", `"Field.Cooling.Threshold = 27: accepted"`, "good"),
 	))
@@ -225,7 +225,7 @@ func exercise(t *testing.T, in *installation) {
 	// and its alarms are raised. Then the frozen process is killed.
 	stopped := time.Now()
 	in.sim.cmd.Process.Signal(syscall.SIGSTOP)
-	eventually(t, 20*time.Second, "comm lost once the devices' keep-alive runs out", all(
+	eventually(t, 20*time.Second, "comm lost once the devices' keep-alive runs out", allOf(
 		is(in.ctlView, "Field.Mqtt.Temperature", "", "comm lost"),
 		is(in.ctlView, "Field.Mqtt.SwitchState", "", "comm lost"),
 		is(in.ctlView, "Field.Mqtt.BulbLevel", "", "comm lost"),
@@ -271,18 +271,18 @@ func exercise(t *testing.T, in *installation) {
 	// restart it recovers with the controller's next birth, and the
 	// supervisor writes its threshold again (the file says 26).
 	in.ctl.kill()
-	eventually(t, 20*time.Second, "the supervisor sees the controller gone", all(
+	eventually(t, 20*time.Second, "the supervisor sees the controller gone", allOf(
 		is(in.supView, "Supervisor.Room.Temperature.In", "", "comm lost"),
 		is(in.supView, "Supervisor.System.Field_Online", "false", "good"),
 	))
 	in.ctl = in.run("controller", "controller.yaml")
-	eventually(t, 30*time.Second, "the controller is back and born again", all(
+	eventually(t, 30*time.Second, "the controller is back and born again", allOf(
 		is(in.ctlView, "Field.Cooling.Threshold", "27", "good"),
 		is(in.supView, "Supervisor.System.Field_Online", "true", "good"),
 	))
 	before := len(in.w.on(0, "cmnd/switch/POWER"))
 	publish(t, meter, "tele/meter/SENSOR", false, `{"AM2301":{"Temperature":23.0,"Humidity":60.0},"TempUnit":"C"}`)
-	eventually(t, 15*time.Second, "the restarted controller commands OFF, and the supervisor sees the reading", all(
+	eventually(t, 15*time.Second, "the restarted controller commands OFF, and the supervisor sees the reading", allOf(
 		func() (bool, string) {
 			c := in.w.on(0, "cmnd/switch/POWER")
 			return len(c) > before && c[len(c)-1] == "OFF", fmt.Sprint(c[before:])
@@ -294,7 +294,7 @@ func exercise(t *testing.T, in *installation) {
 		// mosquitto too restarts; its persistence keeps the switch's session.
 		in.mosquitto.stop()
 		in.startMosquitto()
-		eventually(t, 30*time.Second, "everyone reconnects to the restarted mosquitto", all(
+		eventually(t, 30*time.Second, "everyone reconnects to the restarted mosquitto", allOf(
 			is(in.ctlView, "Field.Mqtt.Connected", "true", "good"),
 			is(in.supView, "Supervisor.System.Field_Online", "true", "good"),
 		))
@@ -334,7 +334,7 @@ func exercise(t *testing.T, in *installation) {
 	// 7. The devices return: good values, no alarms, and the switch in the
 	// state the controller commands.
 	in.sim = in.run("devices", "simulator.yaml")
-	eventually(t, 30*time.Second, "the devices' values are good again", all(
+	eventually(t, 30*time.Second, "the devices' values are good again", allOf(
 		is(in.ctlView, "Field.Mqtt.Temperature", "", "good"),
 		is(in.ctlView, "Field.Mqtt.SwitchState", "", "good"),
 		is(in.ctlView, "Field.Mqtt.BulbLevel", "", "good"),
@@ -354,7 +354,7 @@ func exercise(t *testing.T, in *installation) {
 	// publishes their wills at once.
 	killed := time.Now()
 	in.sim.kill()
-	eventually(t, 20*time.Second, "comm lost and offline alarms once the devices are killed", all(
+	eventually(t, 20*time.Second, "comm lost and offline alarms once the devices are killed", allOf(
 		is(in.ctlView, "Field.Mqtt.Temperature", "", "comm lost"),
 		is(in.ctlView, "Field.Mqtt.SwitchState", "", "comm lost"),
 		is(in.ctlView, "Field.Mqtt.BulbLevel", "", "comm lost"),

@@ -260,8 +260,8 @@ func is(port int, path, v, q string) func() (bool, string) {
 	}
 }
 
-// all holds when every condition holds.
-func all(conds ...func() (bool, string)) func() (bool, string) {
+// allOf holds when every condition holds.
+func allOf(conds ...func() (bool, string)) func() (bool, string) {
 	return func() (bool, string) {
 		var found []string
 		ok := true
