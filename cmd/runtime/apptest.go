@@ -25,7 +25,7 @@ func testApps(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	opts := apptest.Options{Registry: all.Registry()}
+	opts := apptest.Options{Registry: all.Registry(), Sections: sections()}
 	if *pattern != "" {
 		re, err := regexp.Compile(*pattern)
 		if err != nil {

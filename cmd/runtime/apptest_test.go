@@ -67,3 +67,13 @@ tests:
 		t.Errorf("a missing file: exit %d, %s", code, errOut)
 	}
 }
+
+// TestTestCommandLoadsASystemApplication: `runtime test` knows the
+// binary's sections, so an application with a `system:` section is tested
+// as `runtime run` would load it (without its link).
+func TestTestCommandLoadsASystemApplication(t *testing.T) {
+	code, out, errOut := runCmd("test", "../../apps/line2_test.yaml")
+	if code != 0 || errOut != "" || !strings.Contains(out, "ok   ../../apps/line2_test.yaml: 3 tests") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}

@@ -50,6 +50,7 @@ func Types() []*runtime.Type {
 		logic.CTUD,
 		logic.Select,
 		logic.Mux,
+		logic.Alarm,
 		// control
 		control.Gain,
 		control.PID,
@@ -64,6 +65,7 @@ func Types() []*runtime.Type {
 		control.TableScale,
 		// quality and structure
 		quality.SafeValue,
+		quality.Discrepancy,
 		structure.Container,
 		// I/O
 		mqttbroker.Type,

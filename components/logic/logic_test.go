@@ -370,6 +370,7 @@ var cases = []blocktest.Case{
 	{Type: logic.TP, Entry: "parameters: {PT: 0.05}", Inputs: map[string]any{"IN": true}, Alt: map[string]any{"IN": false}},
 	{Type: logic.CTUD, Inputs: map[string]any{"CU": true, "CD": false, "R": false, "LD": false}, Alt: map[string]any{"CU": false}},
 	{Type: logic.Select, Inputs: map[string]any{"G": true, "In0": 1.0, "In1": 2.0}, Alt: map[string]any{"G": false}},
+	{Type: logic.Alarm, Entry: "alarms: {Alarm: {delay: 50ms}}", Inputs: map[string]any{"In": true}, Alt: map[string]any{"In": false}},
 	{Type: logic.Mux, Entry: "config: {inputs: 4}", Inputs: map[string]any{"K": 1, "In0": 1.0, "In1": 2.0, "In2": 3.0, "In3": 4.0}, Alt: map[string]any{"K": 3}},
 }
 

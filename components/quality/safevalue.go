@@ -1,6 +1,7 @@
 // Package quality holds blocks that act on a signal's quality rather than
 // its value: SafeValue, which puts a configured safe value in place of one
-// that cannot be trusted.
+// that cannot be trusted, and Discrepancy, which alarms when a device's
+// feedback does not confirm its command.
 package quality
 
 import (

@@ -87,6 +87,7 @@ func TestSafeValueAlarmDelay(t *testing.T) {
 var cases = []blocktest.Case{
 	{Type: quality.SafeValue, Inputs: map[string]any{"In": 1.0}, Alt: map[string]any{"In": math.NaN()}},
 	{Name: "SafeValue(bool)", Type: quality.SafeValue, Entry: "config: {type: bool}", Inputs: map[string]any{"In": true}, Alt: map[string]any{"In": false}},
+	{Type: quality.Discrepancy, Entry: "alarms: {Discrepancy: {delay: 50ms}}", Inputs: map[string]any{"Command": 1.0, "Feedback": 1.0}, Alt: map[string]any{"Feedback": 0.0}},
 }
 
 func TestTicksAllocateNothing(t *testing.T) { blocktest.ZeroAllocs(t, cases) }

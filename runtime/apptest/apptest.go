@@ -34,6 +34,13 @@ type Options struct {
 	Registry *runtime.Registry
 	// Run, if set, runs only the tests whose name it matches.
 	Run *regexp.Regexp
+	// Sections are the application-level keys the binary defines outside
+	// the runtime (link/system's `system:`), so that an application that
+	// is one of a system of runtimes loads in a test as it does in `runtime
+	// run`. The test starts no link: inputs routed from other applications
+	// stay initial until a `set:` step writes them, and keep what it wrote
+	// (see docs/yaml.md, Application tests).
+	Sections []runtime.Section
 }
 
 // Result is what one test file came to.
@@ -181,6 +188,7 @@ func runTest(f *file, t *test, appFile string, appPos runtime.Pos, opts Options)
 		Env:       env,
 		Scheduler: scheduler.Options{Virtual: true},
 		OnAlarm:   func(runtime.AlarmEvent) {},
+		Sections:  opts.Sections,
 	})
 	if err != nil {
 		msg := err.Error()

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/metronome-rt/metronome/components/all"
+	"github.com/metronome-rt/metronome/link/system"
 	"github.com/metronome-rt/metronome/runtime"
 	"github.com/metronome-rt/metronome/runtime/apptest"
 	"github.com/metronome-rt/metronome/signals"
@@ -297,5 +298,45 @@ func TestRunSelectsTests(t *testing.T) {
 	res = apptest.RunFile(file, apptest.Options{Registry: registry(), Run: regexp.MustCompile("three")})
 	if !res.Failed() || len(res.Problems) != 1 {
 		t.Errorf("a filter that matches nothing: %+v", res)
+	}
+}
+
+// TestApplicationOfASystem: an application with a `system:` section loads
+// when the binary's sections are given, with its System component and
+// without a link; an input routed from another application stays initial
+// until `set:` writes it, and keeps what was written across ticks.
+func TestApplicationOfASystem(t *testing.T) {
+	file := files(t, "b_test.yaml", `app: b.yaml
+tests:
+  - name: a remote input is driven by set
+    steps:
+      - step: 1
+      - expect:
+          B.Mirror.In: {quality: initial}
+          B.System.A_Online: {quality: initial}
+          B.System.A_Offline: false
+      - set: {B.Mirror.In: 21.5}
+      - step: 3
+      - expect: {B.Mirror.Out: 43, B.Mirror.In: 21.5}
+      - set: {B.Mirror.In: {value: 21.5, quality: comm lost}}
+      - step: 1
+      - expect: {B.Mirror.Out: {value: 43, quality: comm lost}}
+`, "b.yaml", `application: B
+components:
+  - {name: Mirror, type: Gain, parameters: {K: 2}, inputs: {In: A.Wave.Out}}
+system:
+  name: plant
+  peers: [A]
+  broker: {servers: ["mqtt://127.0.0.1:1"]}
+`)
+	res := apptest.RunFile(file, apptest.Options{Registry: registry(), Sections: system.Sections()})
+	var out strings.Builder
+	res.Print(&out, false)
+	if res.Failed() || len(res.Tests) != 1 {
+		t.Fatalf("with the sections:\n%s", out.String())
+	}
+	res = apptest.RunFile(file, apptest.Options{Registry: registry()})
+	if !res.Failed() || len(res.Tests) != 1 || !strings.Contains(strings.Join(res.Tests[0].Failures, "\n"), `"system"`) {
+		t.Fatalf("without the sections the key is unknown: %+v", res.Tests)
 	}
 }
