@@ -11,34 +11,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/metronome-rt/metronome/runtime"
-	"github.com/metronome-rt/metronome/signals"
+	"github.com/metronome-rt/metronome/runtime/runtimetest"
 )
-
-// bankType has `outputs` double outputs that all change every tick: the
-// worst case for observation.
-type bankConfig struct {
-	Outputs int `yaml:"outputs"`
-}
-
-var bankType = runtime.Define(runtime.Spec[bankConfig]{
-	Name: "Bank",
-	Build: func(b *runtime.Builder, cfg *bankConfig) (runtime.Component, error) {
-		k := &bank{}
-		for i := 0; i < cfg.Outputs; i++ {
-			k.outs = append(k.outs, runtime.Output[float64](b, fmt.Sprintf("O%d", i)))
-		}
-		return k, nil
-	},
-})
-
-type bank struct{ outs []*signals.Signal[float64] }
-
-func (k *bank) Process(t runtime.Tick) {
-	base := float64(t.Count)
-	for i, o := range k.outs {
-		o.Set(base + float64(i))
-	}
-}
 
 // latencyProbeType records, on its rate group, how long after the tick's wake-up
 // it runs: placed last, that is when the pass ends.
@@ -61,7 +35,7 @@ func (p *latencyProbe) Process(t runtime.Tick) {
 	}
 }
 
-var bankReg = runtime.MustRegistry(bankType, latencyProbeType)
+var bankReg = runtime.MustRegistry(runtimetest.Bank, latencyProbeType)
 
 // bankApp is banks x outputs signals changing every tick at fs, and a
 // latencyProbe at the end of the pass.
@@ -69,7 +43,7 @@ func bankApp(banks, outputs int, fs float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "application: B\nfs: %g\ncomponents:\n", fs)
 	for i := 0; i < banks; i++ {
-		fmt.Fprintf(&b, "  - {name: K%d, type: Bank, config: {outputs: %d}}\n", i, outputs)
+		fmt.Fprintf(&b, "  - {name: K%d, type: runtimetest.Bank, config: {outputs: %d}}\n", i, outputs)
 	}
 	b.WriteString("  - {name: Probe, type: Probe}\n")
 	return b.String()

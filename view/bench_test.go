@@ -15,34 +15,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/metronome-rt/metronome/runtime"
-	"github.com/metronome-rt/metronome/signals"
+	"github.com/metronome-rt/metronome/runtime/runtimetest"
 	"github.com/metronome-rt/metronome/view"
 )
-
-type bankConfig struct {
-	Outputs int `yaml:"outputs"`
-}
-
-// bankType has `outputs` doubles that all change every tick.
-var bankType = runtime.Define(runtime.Spec[bankConfig]{
-	Name: "test.Bank",
-	Build: func(b *runtime.Builder, cfg *bankConfig) (runtime.Component, error) {
-		k := &bank{}
-		for i := 0; i < cfg.Outputs; i++ {
-			k.outs = append(k.outs, runtime.Output[float64](b, fmt.Sprintf("O%d", i)))
-		}
-		return k, nil
-	},
-})
-
-type bank struct{ outs []*signals.Signal[float64] }
-
-func (k *bank) Process(t runtime.Tick) {
-	base := float64(t.Count)
-	for i, o := range k.outs {
-		o.Set(base + float64(i))
-	}
-}
 
 // latencyProbe records each tick's wall-clock wake-up minus its deadline
 // on the monotonic timeline: the lateness plus a constant (the wall time
@@ -79,11 +54,11 @@ func BenchmarkViewerLoad(b *testing.B) {
 		phase   = 3 * time.Second
 		rounds  = 3
 	)
-	reg := runtime.MustRegistry(bankType, latencyProbe)
+	reg := runtime.MustRegistry(runtimetest.Bank, latencyProbe)
 	var y strings.Builder
 	y.WriteString("application: B\nfs: 1000\ncomponents:\n")
 	for i := 0; i < clients; i++ {
-		fmt.Fprintf(&y, "  - {name: K%d, type: test.Bank, config: {outputs: 1000}}\n", i)
+		fmt.Fprintf(&y, "  - {name: K%d, type: runtimetest.Bank, config: {outputs: 1000}}\n", i)
 	}
 	y.WriteString("  - {name: Probe, type: test.LatenessProbe}\n")
 	app, err := runtime.LoadBytes("b.yaml", []byte(y.String()), reg, runtime.LoadOptions{Log: zerolog.Nop()})
