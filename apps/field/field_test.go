@@ -78,16 +78,7 @@ func (in *installation) writeMosquittoConf() string {
 		in.t.Fatal(err)
 	}
 	text := string(data)
-	// mosquitto started as root drops to the user mosquitto, which must be
-	// able to write its database there.
-	state, err := os.MkdirTemp("", "field-mosquitto-")
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	in.t.Cleanup(func() { os.RemoveAll(state) })
-	if err := os.Chmod(state, 0o777); err != nil {
-		in.t.Fatal(err)
-	}
+	state := mqtttest.MosquittoDir(in.t)
 	for old, repl := range map[string]string{
 		"listener 1883 127.0.0.1":    fmt.Sprintf("listener %d 127.0.0.1", in.port),
 		"persistence_location /tmp/": "persistence_location " + state + "/",

@@ -82,6 +82,24 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// MosquittoDir returns a new directory that mosquitto can keep its
+// persistence database in. Started as root, mosquitto drops to the user
+// mosquitto, which cannot write below t.TempDir (mode 0700): it then logs
+// "Error saving in-memory database" at shutdown, keeps nothing, and a test
+// of what survives a restart tests nothing. Removed in t.Cleanup.
+func MosquittoDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mqtttest-mosquitto-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // Mosquitto starts Debian's mosquitto on a free 127.0.0.1 port and returns
 // its address ("127.0.0.1:port"). conf holds extra mosquitto.conf lines that
 // apply to that listener (per_listener_settings is off), for example
