@@ -70,7 +70,7 @@ type Config struct {
 	// RetryMax caps the wait between connection attempts.
 	RetryMax time.Duration `yaml:"retry_max"`
 	// TLS sets certificates for mqtts:// and wss:// servers.
-	TLS TLSConfig `yaml:"tls"`
+	TLS mqttconn.TLSFiles `yaml:"tls"`
 	// CleanStart discards any session the broker holds for ClientID on the
 	// first connection of this run; later connections resume the session
 	// for SessionExpiry (MQTT 5). MQTT 3.1.1 has no session expiry: there
@@ -123,22 +123,6 @@ type Config struct {
 	// offline the subscribe topics naming it are comm lost, and when it
 	// comes back the publish topics naming it send their values again.
 	Devices []Device `yaml:"devices"`
-}
-
-// TLSConfig holds the TLS settings for encrypted servers.
-type TLSConfig struct {
-	// CAFile is a PEM file of certificate authorities that sign the
-	// broker's certificate; empty uses the system pool.
-	CAFile string `yaml:"ca_file"`
-	// CertFile is the client certificate (PEM) for brokers that require one.
-	CertFile string `yaml:"cert_file"`
-	// KeyFile is the client certificate's private key (PEM).
-	KeyFile string `yaml:"key_file"`
-	// ServerName overrides the name checked in the broker's certificate.
-	ServerName string `yaml:"server_name"`
-	// InsecureSkipVerify accepts any broker certificate. For tests only: it
-	// makes the connection open to interception.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // StatusConfig is the birth/will status topic.

@@ -138,17 +138,11 @@ func (c *client) Start(ctx context.Context) error {
 	if clientID == "" {
 		clientID = stableID(c.path)
 	}
-	password := []byte(cfg.Password)
-	if cfg.PasswordFile != "" {
-		b, err := os.ReadFile(cfg.PasswordFile)
-		if err != nil {
-			return fmt.Errorf("password_file: %w", err)
-		}
-		password = []byte(strings.TrimRight(string(b), "\r\n"))
+	password, err := mqttconn.ReadPassword(cfg.Password, cfg.PasswordFile)
+	if err != nil {
+		return err
 	}
-	t := cfg.TLS
-	tlsCfg, err := mqttconn.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
-		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}.Config()
+	tlsCfg, err := cfg.TLS.Config()
 	if err != nil {
 		return err
 	}

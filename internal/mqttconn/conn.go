@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -313,11 +314,37 @@ func (o *Options) normalise() error {
 	return nil
 }
 
-// TLSFiles are TLS settings given as files, as configuration holds them.
+// TLSFiles are a client's TLS settings as files: the `tls:` key of
+// MQTTClient and of an application's `system:` broker, one type so that
+// both take the same keys and read them the same way.
 type TLSFiles struct {
-	CAFile, CertFile, KeyFile string
-	ServerName                string
-	InsecureSkipVerify        bool
+	// CAFile is a PEM file of certificate authorities that sign the
+	// broker's certificate; empty uses the system pool.
+	CAFile string `yaml:"ca_file"`
+	// CertFile is the client certificate (PEM) for brokers that require one.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the client certificate's private key (PEM).
+	KeyFile string `yaml:"key_file"`
+	// ServerName overrides the name checked in the broker's certificate.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any broker certificate. For tests only: it
+	// makes the connection open to interception.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// ReadPassword returns the password a configuration gives: the file's
+// content without its trailing newline when file is set (read now, so a
+// missing secret fails the start rather than connecting without it),
+// else password.
+func ReadPassword(password, file string) ([]byte, error) {
+	if file == "" {
+		return []byte(password), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("password_file: %w", err)
+	}
+	return []byte(strings.TrimRight(string(b), "\r\n")), nil
 }
 
 // Config reads the files into a tls.Config.

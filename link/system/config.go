@@ -11,7 +11,6 @@ package system
 import (
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"time"
 
@@ -89,7 +88,7 @@ type Broker struct {
 	// is the password, read at start.
 	PasswordFile string `yaml:"password_file"`
 	// TLS sets certificates for mqtts:// and wss:// servers.
-	TLS TLS `yaml:"tls"`
+	TLS mqttconn.TLSFiles `yaml:"tls"`
 	// KeepAlive is the MQTT keep-alive: a silent broker is noticed, and the
 	// routed inputs turn comm lost, within about 1.5 times this; the other
 	// applications see this one's death as soon (its will).
@@ -101,21 +100,6 @@ type Broker struct {
 	RetryMin time.Duration `yaml:"retry_min"`
 	// RetryMax caps the wait between connection attempts.
 	RetryMax time.Duration `yaml:"retry_max"`
-}
-
-// TLS holds the TLS settings for encrypted servers.
-type TLS struct {
-	// CAFile is a PEM file of the authorities that sign the broker's
-	// certificate; empty uses the system pool.
-	CAFile string `yaml:"ca_file"`
-	// CertFile is the client certificate (PEM) for brokers that require one.
-	CertFile string `yaml:"cert_file"`
-	// KeyFile is the client certificate's private key (PEM).
-	KeyFile string `yaml:"key_file"`
-	// ServerName overrides the name checked in the broker's certificate.
-	ServerName string `yaml:"server_name"`
-	// InsecureSkipVerify accepts any broker certificate; for tests only.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // Export selects members to publish and how.
@@ -319,23 +303,13 @@ func (b *Broker) Transport(id string) (mqttconn.Options, error) {
 	}
 	o := mqttconn.Options{Protocol: p, Servers: b.Servers, ClientID: id, Username: b.Username,
 		KeepAlive: b.KeepAlive, ConnectTimeout: b.ConnectTimeout, RetryMin: b.RetryMin, RetryMax: b.RetryMax}
-	if b.Password != "" {
-		o.Password = []byte(b.Password)
+	if o.Password, err = mqttconn.ReadPassword(b.Password, b.PasswordFile); err != nil {
+		return o, err
 	}
-	if b.PasswordFile != "" {
-		data, err := os.ReadFile(b.PasswordFile)
-		if err != nil {
-			return o, fmt.Errorf("password_file: %w", err)
-		}
-		o.Password = []byte(strings.TrimRight(string(data), "\r\n"))
-	}
-	if b.TLS != (TLS{}) {
-		t, err := mqttconn.TLSFiles{CAFile: b.TLS.CAFile, CertFile: b.TLS.CertFile, KeyFile: b.TLS.KeyFile,
-			ServerName: b.TLS.ServerName, InsecureSkipVerify: b.TLS.InsecureSkipVerify}.Config()
-		if err != nil {
+	if b.TLS != (mqttconn.TLSFiles{}) {
+		if o.TLS, err = b.TLS.Config(); err != nil {
 			return o, err
 		}
-		o.TLS = t
 	}
 	return o, nil
 }
