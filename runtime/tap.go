@@ -67,9 +67,13 @@ type Tap struct {
 	slotOf  []int32 // by ID: index in its group's pending buffer, or -1; each index touched by one group only
 
 	active atomic.Int32
-	kick   chan struct{} // wakes the pump when hand-over queues fill
-	wakers atomic.Pointer[[]chan<- struct{}]
-	wakeMu sync.Mutex
+	// buffers allocates the groups' hand-over buffers on the first Attach;
+	// ready, set after, lets the ticks hand over.
+	buffers sync.Once
+	ready   atomic.Bool
+	kick    chan struct{} // wakes the pump when hand-over queues fill
+	wakers  atomic.Pointer[[]chan<- struct{}]
+	wakeMu  sync.Mutex
 
 	mu      sync.Mutex // readers and the pump; never the ticks
 	store   []Sample
@@ -116,12 +120,18 @@ type tapBatch struct {
 const tapQueue = 4
 
 // newTap numbers every observable member of the scheduled nodes (signals
-// first, then parameters, node by node) and gives each rate group its
-// buffers, sized so that no tick ever allocates.
+// first, then parameters, node by node) and fills the store with their
+// values; the groups' hand-over buffers come with the first Attach.
 func newTap(a *App, groupOf map[*scheduler.Member]*scheduler.Group) *Tap {
-	t := &Tap{byPath: map[string]int32{}, kick: make(chan struct{}, 1), version: 1}
+	nodes := a.observable()
+	members := 0
+	for _, n := range nodes {
+		members += len(n.ports) + len(n.params)
+	}
+	t := &Tap{entries: make([]TapEntry, 0, members), byPath: make(map[string]int32, members),
+		kick: make(chan struct{}, 1), version: 1}
 	gts := map[*scheduler.Group]*groupTap{}
-	for _, n := range a.observable() {
+	for _, n := range nodes {
 		g := groupOf[n.member]
 		if g == nil || n.x == nil {
 			continue
@@ -162,12 +172,7 @@ func newTap(a *App, groupOf map[*scheduler.Member]*scheduler.Group) *Tap {
 		}
 	}
 	for _, gt := range t.groups {
-		n := len(gt.ids)
-		gt.pending, gt.reals = make([]tapSample, 0, n), make([]realSample, 0, n)
 		gt.q = NewQueue[tapBatch](tapQueue)
-		for i := range gt.q.slots {
-			gt.q.slots[i].samples, gt.q.slots[i].reals = make([]tapSample, 0, n), make([]realSample, 0, n)
-		}
 	}
 	for g, gt := range gts {
 		prev := g.AfterPass
@@ -260,9 +265,26 @@ func matchSeg(p, s string) bool {
 // picked up when the next consumer attaches, since every component compares
 // write counters rather than remembering events.
 func (t *Tap) Attach() (detach func()) {
+	t.buffers.Do(t.allocate)
 	t.active.Add(1)
 	var once sync.Once
 	return func() { once.Do(func() { t.active.Add(-1) }) }
+}
+
+// allocate gives every group its hand-over buffers, each sized for all of
+// the group's members so that no tick ever allocates. They are most of a
+// tap's memory (about 500 bytes a member), so an application no one
+// observes does without them: the first Attach makes them, before any
+// tick can see a consumer.
+func (t *Tap) allocate() {
+	for _, gt := range t.groups {
+		n := len(gt.ids)
+		gt.pending, gt.reals = make([]tapSample, 0, n), make([]realSample, 0, n)
+		for i := range gt.q.slots {
+			gt.q.slots[i].samples, gt.q.slots[i].reals = make([]tapSample, 0, n), make([]realSample, 0, n)
+		}
+	}
+	t.ready.Store(true)
 }
 
 // Wake registers a channel that is signalled, without blocking, after every
@@ -367,7 +389,7 @@ func (t *Tap) pump() {
 // commit hands a pass's changes over, at the end of the pass, on the
 // group's goroutine. It never waits and allocates nothing.
 func (t *Tap) commit(g *groupTap) {
-	if len(g.pending) == 0 {
+	if !t.ready.Load() || len(g.pending) == 0 {
 		return
 	}
 	slot, ok := g.q.Reserve()
