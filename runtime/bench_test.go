@@ -59,15 +59,6 @@ func fanApp(n int) string {
 	return b.String()
 }
 
-func loadFan(tb testing.TB, n int) *runtime.App {
-	tb.Helper()
-	app, err := runtime.LoadBytes("fan.yaml", []byte(fanApp(n)), benchReg, runtime.LoadOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return app
-}
-
 // BenchmarkTick1000x10 runs one tick of 1,000 components with 10 routed
 // inputs each (10,000 routes) on the virtual clock.
 func BenchmarkTick1000x10(b *testing.B) {

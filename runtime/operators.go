@@ -529,7 +529,7 @@ func (l *loader) outputOps(e *entry) {
 
 // bindOutput checks an output's operators against it and, when every one
 // is right (ok: their forms were), installs them.
-func (l *loader) bindOutput(e *entry, k *yaml.Node, specs []opSpec, ok bool, key string) {
+func (l *loader) bindOutput(e *entry, k *yaml.Node, specs []opSpec, formsOK bool, key string) {
 	d, node := e.d, e.node
 	name := k.Value
 	p, ok := node.Port(name)
@@ -564,7 +564,7 @@ func (l *loader) bindOutput(e *entry, k *yaml.Node, specs []opSpec, ok bool, key
 	info := *p.Info()
 	pub := signals.NewPort(p.Kind(), info, &owner.clock)
 	c := bindOps(d, specs, p, pub, &owner.clock)
-	if c == nil || !ok {
+	if c == nil || !formsOK {
 		return
 	}
 	owner.outOps = append(owner.outOps, c)

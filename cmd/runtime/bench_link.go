@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -526,7 +527,7 @@ components:
 	select {
 	case <-ready:
 	case <-time.After(10 * time.Second):
-		return linkPct{}, linkPct{}, 0, fmt.Errorf("B never saw A's birth")
+		return linkPct{}, linkPct{}, 0, errors.New("application b never saw the birth of application a")
 	}
 	beside, err := rawLinkFloor(broker, n)
 	if err != nil {

@@ -216,17 +216,6 @@ func (c *client) expect(t testing.TB, topic, payload string) {
 	}
 }
 
-// expectNone checks that no message arrives within d (used only to prove
-// an absence after a positive control message has arrived).
-func (c *client) expectNone(t testing.TB, d time.Duration) {
-	t.Helper()
-	select {
-	case m := <-c.msgs:
-		t.Fatalf("unexpected message %s %q", m.Topic, m.Payload)
-	case <-time.After(d):
-	}
-}
-
 var idMu sync.Mutex
 var idN int
 

@@ -402,10 +402,9 @@ type subTopic struct {
 	dev      *device
 
 	alarm     *runtime.Alarm
-	alarmDecl string          // the text the alarm was declared with
-	alarmText []string        // per quality: the text raised with
-	badSince  time.Duration   // Mono time the value became unusable; -1 while usable
-	worst     signals.Quality // worst quality shown, for the alarm
+	alarmDecl string        // the text the alarm was declared with
+	alarmText []string      // per quality: the text raised with
+	badSince  time.Duration // Mono time the value became unusable; -1 while usable
 
 	box            runtime.Latest[rxMsg]
 	taken          uint64 // messages the ticks latched

@@ -402,7 +402,6 @@ const stableAfter = 10 * time.Second
 // event is one item for the dispatch goroutine.
 type event struct {
 	kind int // evMsg, evUp, evDown
-	msg  *Message
 	err  error
 }
 
