@@ -225,7 +225,9 @@ type PublishTopic struct {
 	// Template, for json topics, is the payload text with placeholders:
 	// {{value}} (or {{ValueName}} in a multi-value topic), {{quality}} (the
 	// value's quality as a JSON string), {{time}} (when the value was
-	// produced, Unix milliseconds) and {{now}} (when it is published).
+	// produced, Unix milliseconds) and {{now}} (when it is published);
+	// {{time.local}} and {{now.local}} write those times as Tasmota does,
+	// a JSON string of local time: "2024-05-01T12:00:00".
 	Template string `yaml:"template"`
 	// NumberFormat writes doubles with a printf verb: "%.2f" (two
 	// decimals), "%.4g" (four significant digits), "%.3e". Default: up to 15

@@ -91,7 +91,7 @@ var configFieldDocs = runtime.FieldDocs{
 	"PublishTopic.Payload":      "Payload format and mapping.",
 	"PublishTopic.QoS":          "`qos` 0, 1 or 2. QoS 1 and 2 messages wait in the queue, in order, until the broker acknowledges them; QoS 0 messages are not kept while the broker is away (dropped and counted in Dropped).",
 	"PublishTopic.Retain":       "`retain` asks the broker to keep the last message for new subscribers.",
-	"PublishTopic.Template":     "`template`, for json topics, is the payload text with placeholders: {{value}} (or {{ValueName}} in a multi-value topic), {{quality}} (the value's quality as a JSON string), {{time}} (when the value was produced, Unix milliseconds) and {{now}} (when it is published).",
+	"PublishTopic.Template":     "`template`, for json topics, is the payload text with placeholders: {{value}} (or {{ValueName}} in a multi-value topic), {{quality}} (the value's quality as a JSON string), {{time}} (when the value was produced, Unix milliseconds) and {{now}} (when it is published); {{time.local}} and {{now.local}} write those times as Tasmota does, a JSON string of local time: \"2024-05-01T12:00:00\".",
 	"PublishTopic.Topic":        "`topic` to publish to (no wildcards).",
 	"PublishTopic.Type":         "`type` of the input signal; omit for multi-value topics.",
 	"PublishTopic.Values":       "`values` make this a multi-value topic: one payload carries them all, each an input signal named by its Name.",

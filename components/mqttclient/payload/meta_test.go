@@ -34,6 +34,33 @@ func TestTemplatePlaceholdersForQualityAndTime(t *testing.T) {
 	}
 }
 
+// TestTasmotaLocalTime writes the time as Tasmota does ({{time.local}}: a
+// string of local time without an offset) and reads it back with a time
+// key, to the second; {{now.local}} writes the publication time so.
+func TestTasmotaLocalTime(t *testing.T) {
+	enc := mustCodec(t, Spec{Format: JSON, Template: `{"Time":{{time.local}},"Sent":{{now.local}},"AM2301":{"Temperature":{{value}}}}`,
+		Fields: []Field{{Name: "T", Kind: signals.Float}}})
+	if !enc.CarriesTime() {
+		t.Error("a template with {{time.local}} does not carry the time")
+	}
+	m := Meta{Quality: signals.Good, Time: stamp, Now: stamp + 5e9}
+	got := string(enc.Encode(nil, []signals.Value{signals.FloatValue(24.1)}, m))
+	local := func(ns int64) string { return time.Unix(0, ns).Local().Format("2006-01-02T15:04:05") }
+	want := `{"Time":"` + local(stamp) + `","Sent":"` + local(stamp+5e9) + `","AM2301":{"Temperature":24.1}}`
+	if got != want {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+	dec := mustCodec(t, Spec{Format: JSON, TimeKey: "Time", Fields: []Field{{Name: "T", Kind: signals.Float, Key: "AM2301.Temperature"}}})
+	out := make([]signals.Value, 1)
+	back, err := dec.Decode([]byte(got), out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wantNs := stamp / 1e9 * 1e9; back.Time != wantNs || !out[0].Equal(signals.FloatValue(24.1)) {
+		t.Errorf("decoded %v at %v, want 24.1 at %v", out[0], time.Unix(0, back.Time), time.Unix(0, wantNs))
+	}
+}
+
 // TestTimeAndQualityKeysRoundTrip encodes the object form with a time and
 // a quality key and decodes it with the same keys: value, time (to the
 // millisecond) and quality come back, for one value and for several.
@@ -180,8 +207,8 @@ func TestSyntaxErrorsSayWhatIsWrong(t *testing.T) {
 		want   string
 	}{
 		{`{"t": {{value}}}`, multi, 6, "{{value}} stands for the value of a single-value topic; this topic carries 2 values, so name each one: {{MA}}, {{MB}}"},
-		{`{"a": {{MA}}, "b": {{nope}}}`, multi, 19, "unknown placeholder {{nope}}: want a value's name ({{MA}}, {{MB}}), {{time}}, {{quality}} or {{now}}"},
-		{`x {{ nope }}`, multi[:1], 2, "unknown placeholder {{nope}}: want {{value}}, {{time}}, {{quality}} or {{now}}"},
+		{`{"a": {{MA}}, "b": {{nope}}}`, multi, 19, "unknown placeholder {{nope}}: want a value's name ({{MA}}, {{MB}}), {{time}}, {{time.local}}, {{quality}}, {{now}} or {{now.local}}"},
+		{`x {{ nope }}`, multi[:1], 2, "unknown placeholder {{nope}}: want {{value}}, {{time}}, {{time.local}}, {{quality}}, {{now}} or {{now.local}}"},
 		{`{"a": {{value`, multi[:1], 6, "{{ is not closed by }}"},
 	}
 	for _, k := range cases {
@@ -226,7 +253,7 @@ func TestDecodeErrorsQuoteOnlyAPrefix(t *testing.T) {
 
 func TestEncodeWithMetaAllocatesNothing(t *testing.T) {
 	n, _ := ParseNumber("%.2f")
-	c := mustCodec(t, Spec{Format: JSON, Template: `{"v": {{value}}, "q": {{quality}}, "t": {{time}}}`, Fields: []Field{{Name: "T", Kind: signals.Float, Number: n}}})
+	c := mustCodec(t, Spec{Format: JSON, Template: `{"v": {{value}}, "q": {{quality}}, "t": {{time}}, "l": {{time.local}}}`, Fields: []Field{{Name: "T", Kind: signals.Float, Number: n}}})
 	o := mustCodec(t, Spec{Format: JSON, TimeKey: "t", QualityKey: "q", Fields: []Field{{Name: "A", Kind: signals.Float}, {Name: "B", Kind: signals.String}}})
 	buf := make([]byte, 0, 256)
 	vals := []signals.Value{signals.FloatValue(1.25), signals.StringValue("x")}

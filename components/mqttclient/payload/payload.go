@@ -114,7 +114,13 @@ const (
 	segTime
 	segQuality
 	segNow
+	segTimeLocal
+	segNowLocal
 )
+
+// localTime is how Tasmota writes its "Time": local time without an
+// offset, which time_field reads back as local time.
+const localTime = "2006-01-02T15:04:05"
 
 // segment is a template piece: literal text, a field value, the time, the
 // quality or the publication time.
@@ -264,7 +270,7 @@ func New(s Spec) (*Codec, error) {
 		}
 		c.tmpl = t
 		for _, seg := range t {
-			c.carryTime = c.carryTime || seg.field == segTime
+			c.carryTime = c.carryTime || seg.field == segTime || seg.field == segTimeLocal
 			c.carryQuality = c.carryQuality || seg.field == segQuality
 		}
 	}
@@ -327,6 +333,12 @@ func (c *Codec) compileTemplate(t string) ([]segment, error) {
 		case "now":
 			out = append(out, segment{field: segNow})
 			continue
+		case "time.local":
+			out = append(out, segment{field: segTimeLocal})
+			continue
+		case "now.local":
+			out = append(out, segment{field: segNowLocal})
+			continue
 		}
 		if name == "value" && len(c.fields) == 1 {
 			out = append(out, segment{field: 0})
@@ -353,7 +365,7 @@ func (c *Codec) compileTemplate(t string) ([]segment, error) {
 		if len(c.fields) > 1 {
 			want = "a value's name (" + strings.Join(names, ", ") + ")"
 		}
-		return nil, &SyntaxError{Offset: at, Msg: fmt.Sprintf("template: unknown placeholder {{%s}}: want %s, {{time}}, {{quality}} or {{now}}", name, want)}
+		return nil, &SyntaxError{Offset: at, Msg: fmt.Sprintf("template: unknown placeholder {{%s}}: want %s, {{time}}, {{time.local}}, {{quality}}, {{now}} or {{now.local}}", name, want)}
 	}
 	return out, nil
 }
@@ -399,6 +411,10 @@ func (c *Codec) Encode(dst []byte, vals []signals.Value, m Meta) []byte {
 					dst = strconv.AppendInt(dst, m.Time/1e6, 10)
 				case segNow:
 					dst = strconv.AppendInt(dst, m.Now/1e6, 10)
+				case segTimeLocal:
+					dst = appendLocalTime(dst, m.Time)
+				case segNowLocal:
+					dst = appendLocalTime(dst, m.Now)
 				case segQuality:
 					dst = appendJSONString(dst, m.Quality.String())
 				default:
@@ -909,4 +925,12 @@ func convertBool(b bool, k signals.Kind) (signals.Value, bool) {
 		return signals.StringValue(v.Text()), true
 	}
 	return signals.Value{}, false
+}
+
+// appendLocalTime writes Unix nanoseconds as a JSON string of local time
+// in Tasmota's form, "2024-05-01T12:00:00".
+func appendLocalTime(dst []byte, ns int64) []byte {
+	dst = append(dst, '"')
+	dst = time.Unix(0, ns).AppendFormat(dst, localTime)
+	return append(dst, '"')
 }
