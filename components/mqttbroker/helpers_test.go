@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/pprof"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,7 +61,11 @@ func startBroker(t testing.TB, cfg Config) *Broker {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
 		if err := b.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
+			// Where Close was stuck is the only clue to a hang that
+			// shows once in hundreds of runs.
+			var dump strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&dump, 1)
+			t.Errorf("stop: %v\ngoroutines:\n%s", err, dump.String())
 		}
 	})
 	return b

@@ -173,3 +173,35 @@ func TestLoginLimiterBackoff(t *testing.T) {
 		t.Fatalf("%d addresses and %d users tracked, above %d", len(l.byAddr), len(l.byUser), maxTracked)
 	}
 }
+
+// TestCloseDoesNotWaitForACheckInProgress: a password check at the lowest
+// priority can take many seconds on a busy machine, and a broker's stop
+// waited for it (a stop that missed its deadline in CI). Close returns
+// while the check still runs.
+func TestCloseDoesNotWaitForACheckInProgress(t *testing.T) {
+	s, err := New("x", MinIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same hash at 100 million iterations: seconds of work.
+	slow, err := Parse(strings.Replace(s, "$"+strconv.Itoa(MinIterations)+"$", "$"+strconv.Itoa(MaxIterations)+"$", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHasher(false)
+	h.start()
+	j := hashJob{a: HashAccount(slow), password: []byte("y"), done: make(chan bool, 1)}
+	h.jobs <- j
+	for h.hashes.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	h.close()
+	select {
+	case <-j.done:
+		t.Fatal("close returned only after the check in progress had finished")
+	default:
+	}
+	if ok, err := h.check(HashAccount(slow), []byte("y")); ok || err == nil {
+		t.Errorf("a check after close: %v, %v; want refused", ok, err)
+	}
+}

@@ -18,11 +18,11 @@ var errHashersBusy = errors.New("too many logins waiting for a password check")
 // the rate groups. On these threads the operating system runs them only
 // when nothing else wants the CPU, so a check can never delay a tick.
 type hasher struct {
-	jobs   chan hashJob
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	inline bool          // check on the caller's goroutine (to measure the difference)
-	hashes atomic.Uint64 // password checks done
+	jobs      chan hashJob
+	stop      chan struct{}
+	closeOnce sync.Once
+	inline    bool          // check on the caller's goroutine (to measure the difference)
+	hashes    atomic.Uint64 // password checks done
 }
 
 type hashJob struct {
@@ -42,13 +42,11 @@ func newHasher(inline bool) *hasher {
 // start runs the workers: half the CPUs, at least one.
 func (h *hasher) start() {
 	for i := 0; i < max(1, runtime.NumCPU()/2); i++ {
-		h.wg.Add(1)
 		go h.work()
 	}
 }
 
 func (h *hasher) work() {
-	defer h.wg.Done()
 	// The thread is never unlocked: when the goroutine ends, the thread,
 	// with its lowered priority, ends with it.
 	runtime.LockOSThread()
@@ -105,13 +103,11 @@ func (h *hasher) wait(d time.Duration) {
 	}
 }
 
-// close stops the workers; checks still waiting fail.
+// close stops the workers; checks still waiting fail at once. It does not
+// wait for a check in progress: on a busy machine a check at the lowest
+// priority can take many seconds, and a broker's stop must not wait for
+// it. The worker ends after that check (its answer goes to a buffered
+// channel no one reads).
 func (h *hasher) close() {
-	select {
-	case <-h.stop:
-		return
-	default:
-	}
-	close(h.stop)
-	h.wg.Wait()
+	h.closeOnce.Do(func() { close(h.stop) })
 }
