@@ -63,7 +63,10 @@ func TestPasswordGuessingIsThrottled(t *testing.T) {
 // checked again and accepted.
 func TestThrottleCountsAndEnds(t *testing.T) {
 	cfg := authConfig(t)
-	cfg.AuthBackoff, cfg.AuthBackoffMax = 50*time.Millisecond, 200*time.Millisecond
+	// A backoff long enough that the next attempt surely comes inside it,
+	// even when a check at nice 19 and the redial take hundreds of
+	// milliseconds on a loaded machine (a 50 ms backoff ran out in a CI-like run).
+	cfg.AuthBackoff, cfg.AuthBackoffMax = 2*time.Second, 2*time.Second
 	b := startBroker(t, cfg)
 	addr := b.Addrs()[0]
 	for i := 0; i < passwd.FreeFailures+2; i++ {
