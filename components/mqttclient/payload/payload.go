@@ -118,6 +118,12 @@ const (
 	segNowLocal
 )
 
+// placeholders are the template placeholders other than values.
+var placeholders = map[string]int{
+	"time": segTime, "quality": segQuality, "now": segNow,
+	"time.local": segTimeLocal, "now.local": segNowLocal,
+}
+
 // localTime is how Tasmota writes its "Time": local time without an
 // offset, which time_field reads back as local time.
 const localTime = "2006-01-02T15:04:05"
@@ -323,21 +329,8 @@ func (c *Codec) compileTemplate(t string) ([]segment, error) {
 		at := off + i
 		off += i + j + 2
 		t = t[i+j+2:]
-		switch name {
-		case "time":
-			out = append(out, segment{field: segTime})
-			continue
-		case "quality":
-			out = append(out, segment{field: segQuality})
-			continue
-		case "now":
-			out = append(out, segment{field: segNow})
-			continue
-		case "time.local":
-			out = append(out, segment{field: segTimeLocal})
-			continue
-		case "now.local":
-			out = append(out, segment{field: segNowLocal})
+		if seg, ok := placeholders[name]; ok {
+			out = append(out, segment{field: seg})
 			continue
 		}
 		if name == "value" && len(c.fields) == 1 {
