@@ -132,9 +132,14 @@ type Host struct {
 	wstate  []wantState
 	waiters map[string]chan error
 	stateTS atomic.Int64 // STATE timestamp of the current connection (ms)
-	writeN  atomic.Uint64
-	st      HostStats
-	stopped bool
+	// stateMu orders the STATE publications, so that the offline one of a
+	// stop is the last: an online one answering a stale offline STATE
+	// (or the echo of the stop's own) must not follow it.
+	stateMu   sync.Mutex
+	stateDone bool // stateMu: stopped; no more online STATE
+	writeN    atomic.Uint64
+	st        HostStats
+	stopped   bool
 }
 
 type nodeState struct {
@@ -288,11 +293,14 @@ func (h *Host) Stop(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 	var errs []error
+	h.stateMu.Lock()
+	h.stateDone = true
 	if h.cfg.HostID != "" && h.conn.Connected() {
 		if err := h.conn.Publish(ctx, sparkplug.StateTopic(h.cfg.HostID), statePayload(false, h.stateTS.Load()), 1, true); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	h.stateMu.Unlock()
 	errs = append(errs, h.conn.Stop(ctx))
 	return errors.Join(errs...)
 }
@@ -359,11 +367,7 @@ func (h *Host) lose(n *nodeState) {
 
 func (h *Host) onUp() {
 	if h.cfg.HostID != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.WriteTimeout)
-		if err := h.conn.Publish(ctx, sparkplug.StateTopic(h.cfg.HostID), statePayload(true, h.stateTS.Load()), 1, true); err != nil {
-			h.logErr("publish STATE online", err)
-		}
-		cancel()
+		h.publishOnline("publish STATE online")
 	}
 	// Births are not retained: ask every node this host follows or knew for
 	// a fresh one, so values come back without waiting for a change.
@@ -404,11 +408,21 @@ func (h *Host) onState(m *mqttconn.Message) {
 		return
 	}
 	// Someone (the broker's will of an older connection, or another host
-	// with our ID) says we are offline: we are not.
+	// with our ID) says we are offline: we are not, unless we are stopping.
+	h.publishOnline("republish STATE online")
+}
+
+// publishOnline publishes the online STATE, unless the host has stopped.
+func (h *Host) publishOnline(what string) {
+	h.stateMu.Lock()
+	defer h.stateMu.Unlock()
+	if h.stateDone {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.WriteTimeout)
 	defer cancel()
 	if err := h.conn.Publish(ctx, sparkplug.StateTopic(h.cfg.HostID), statePayload(true, h.stateTS.Load()), 1, true); err != nil {
-		h.logErr("republish STATE online", err)
+		h.logErr(what, err)
 	}
 }
 

@@ -44,6 +44,12 @@ type Config struct {
 	// that is not listed is an error, so a misspelt name is found by
 	// `runtime validate` even when the application is checked alone.
 	Peers []string `yaml:"peers"`
+	// HostID makes the application a Sparkplug host application as well:
+	// it publishes STATE on spBv1.0/STATE/<host_id> (retained: online while
+	// it is connected, offline when it stops, and offline as its will), so
+	// that edge nodes set to wait for a primary host (SCADA gateways and
+	// other vendors' edge nodes) see it. Empty: no STATE.
+	HostID string `yaml:"host_id"`
 	// Broker is how the application reaches the system's MQTT broker: the
 	// embedded broker of one runtime, any external broker, or the nodes of
 	// a cluster.
@@ -170,6 +176,11 @@ func (c *Config) Validate() error {
 		es.Add("name", "the system's name is missing: every application of one system names it alike (it is the Sparkplug group)")
 	} else if err := sparkplug.ValidID("system name", c.Name); err != nil {
 		es.Add("name", "%v", err)
+	}
+	if c.HostID != "" {
+		if err := sparkplug.ValidID("host_id", c.HostID); err != nil {
+			es.Add("host_id", "%v", err)
+		}
 	}
 	seen := map[string]int{}
 	for i, p := range c.Peers {

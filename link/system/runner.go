@@ -197,7 +197,7 @@ func (r *Runner) build() error {
 	if err != nil {
 		return fmt.Errorf("system: %w", err)
 	}
-	if len(cfg.Peers) == 0 {
+	if len(cfg.Peers) == 0 && cfg.HostID == "" {
 		r.hostUp.Store(true)
 		return nil
 	}
@@ -218,7 +218,7 @@ func (r *Runner) build() error {
 		wants[i] = link.Want{Node: in.App, Metric: MetricName(in.Path), Kind: in.Kind()}
 	}
 	r.host, err = link.NewHost(link.HostConfig{
-		Group: cfg.Name, Wants: wants, Sink: r.sink, Follow: cfg.Peers, OnNode: r.onNode, OnlyFollowed: true,
+		Group: cfg.Name, HostID: cfg.HostID, Wants: wants, Sink: r.sink, Follow: cfg.Peers, OnNode: r.onNode, OnlyFollowed: true,
 		Transport: ht, WriteTimeout: cfg.WriteTimeout, Log: &log,
 	})
 	if err != nil {
