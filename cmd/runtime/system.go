@@ -40,7 +40,7 @@ func linkSet(file, broker, group, protocol, user string, timeout time.Duration, 
 			fmt.Fprintf(stderr, "runtime set: %s has no system: section to reach the system by\n", file)
 			return 1
 		}
-		if t, err = c.Broker.Transport(""); err != nil {
+		if t, err = c.Broker.Options(""); err != nil {
 			fmt.Fprintln(stderr, "runtime set:", err)
 			return 1
 		}

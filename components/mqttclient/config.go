@@ -15,63 +15,11 @@ import (
 
 // Config is the `config:` block of an MQTTClient component.
 type Config struct {
-	// Servers are the broker URLs, tried one after the other in each round
-	// of connection attempts: mqtt://host:1883 (also written tcp://),
-	// mqtts://host:8883 (TLS; also ssl:// or tls://), ws://host/path and
-	// wss://host/path (MQTT over WebSocket, subprotocol mqtt). A URL without
-	// a port gets its scheme's default (1883, 8883, 80, 443); a port must be
-	// 1 to 65535.
-	// MQTT 5 starts every round with the first server; MQTT 3.1.1 starts
-	// with the one after the server whose connection was lost, so a cluster
-	// node that just died is tried last.
-	Servers []string `yaml:"servers"`
-	// Protocol is the MQTT version spoken: 5 (the default, on paho.golang's
-	// autopaho) or 3.1.1 (on eclipse/paho.mqtt.golang), for brokers that
-	// speak only 3.1.1: NATS, RabbitMQ before 3.13, Azure IoT Hub. A broker
-	// that refuses MQTT 5 is reported as "broker does not speak MQTT 5: set
-	// protocol: 3.1.1". 3.1.1 has no session expiry (see clean_start), no
-	// receive_maximum, no reason codes (a broker refuses a message by
-	// closing the connection, or drops it silently) and no topic aliases;
-	// the queue, triggers, quality rules, status, subscriptions, TLS and
-	// WebSocket work the same on both.
-	Protocol string `yaml:"protocol"`
-	// ClientID identifies the session at the broker. Empty: derived from the
-	// host name and the component's path, so it is the same on every start
-	// of this component on this machine (CDP ClientID).
-	ClientID string `yaml:"client_id"`
-	// Username is the MQTT user name (CDP UserID); empty sends none.
-	Username string `yaml:"username"`
-	// Password is the MQTT password. Write it as ${ENV_VAR}, never as plain
-	// text in a file under version control; or use PasswordFile.
-	Password string `yaml:"password" secret:"true"`
-	// PasswordFile is a file whose content (trailing newline removed) is the
-	// password, for example a mounted secret. Read at start: a missing or
-	// unreadable file fails the start, as a configuration mistake, rather
-	// than connecting without a password. Not together with password.
-	PasswordFile string `yaml:"password_file"`
-	// KeepAlive is the MQTT keep-alive interval (CDP KeepAlive), 1s to
-	// 65535s; the broker drops the connection after 1.5 times this without
-	// traffic, and the client notices a silent broker within about twice
-	// this (any message from the broker counts as an answer, so a flood that
-	// holds the broker's PINGRESP back does not drop the connection).
-	KeepAlive time.Duration `yaml:"keep_alive"`
-	// ConnectTimeout bounds one connection attempt to one server, from the
-	// dial to the broker's CONNACK.
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// RetryMin is the wait before the second connection attempt (the first
-	// after a drop is immediate); each further failure doubles it up to
-	// RetryMax. Each wait is drawn at random between half and all of that
-	// (50% jitter), so that many clients restarted together do not
-	// reconnect in step (CDP Retry). A connection that drops within 10 s of
-	// being made counts as a failure too, so a broker that accepts and then
-	// kicks the client (a twin with the same client ID) causes no reconnect
-	// storm.
-	RetryMin time.Duration `yaml:"retry_min"`
-	// RetryMax caps the wait between connection attempts.
-	RetryMax time.Duration `yaml:"retry_max"`
-	// TLS sets certificates for mqtts:// and wss:// servers.
-	TLS mqttconn.TLSFiles `yaml:"tls"`
-	// CleanStart discards any session the broker holds for ClientID on the
+	// Endpoint holds the connection keys: servers, protocol, client_id,
+	// username, password, password_file, keep_alive, connect_timeout,
+	// retry_min, retry_max, tls.
+	mqttconn.Endpoint `yaml:",inline"`
+	// CleanStart discards any session the broker holds for client_id on the
 	// first connection of this run; later connections resume the session
 	// for SessionExpiry (MQTT 5). MQTT 3.1.1 has no session expiry: there
 	// this is the Clean Session flag of every connection, and false
@@ -356,12 +304,8 @@ type Publisher struct {
 // Defaults returns the configuration that keys left out take.
 func Defaults() Config {
 	return Config{
-		KeepAlive:      30 * time.Second,
-		ConnectTimeout: 10 * time.Second,
-		RetryMin:       500 * time.Millisecond,
-		RetryMax:       30 * time.Second,
+		Endpoint:       mqttconn.DefaultEndpoint(),
 		CleanStart:     true,
-		Protocol:       "5",
 		SignalTimeout:  time.Second,
 		PublishTimeout: 10 * time.Second,
 		ReceiveMaximum: defaultReceiveMaximum,
@@ -374,41 +318,9 @@ func Defaults() Config {
 // runtime.FieldError at its key's path (publish[0].qos,
 // publish[0].value_map.maybe), so the loader can point at it.
 func (c *Config) Validate() error {
-	var errs runtime.FieldErrors
-	if len(c.Servers) == 0 {
-		errs.Add("servers", "at least one broker URL is needed, e.g. mqtt://127.0.0.1:1883")
-	}
-	for i, s := range c.Servers {
-		if _, err := mqttconn.ParseServer(s); err != nil {
-			var se *mqttconn.ServerError
-			if !errors.As(err, &se) {
-				se = &mqttconn.ServerError{Msg: err.Error()}
-			}
-			errs = append(errs, &runtime.FieldError{Path: fmt.Sprintf("servers[%d]", i), Offset: se.Offset, Msg: se.Msg})
-		}
-	}
-	if c.Password != "" && c.PasswordFile != "" {
-		errs.Add("password_file", "password and password_file are both set; use one")
-	}
-	if c.KeepAlive < time.Second || c.KeepAlive > 65535*time.Second {
-		errs.Add("keep_alive", "keep_alive %v: want 1s to 65535s", c.KeepAlive)
-	}
-	if c.ConnectTimeout <= 0 {
-		errs.Add("connect_timeout", "connect_timeout %v: must be positive", c.ConnectTimeout)
-	}
-	if c.RetryMin <= 0 {
-		errs.Add("retry_min", "retry_min %v: must be positive", c.RetryMin)
-	} else if c.RetryMax < c.RetryMin {
-		errs.Add("retry_max", "retry_max %v is below retry_min %v", c.RetryMax, c.RetryMin)
-	}
+	errs := c.Endpoint.Validate()
 	if c.SessionExpiry < 0 || c.SessionExpiry > 0xffffffff*time.Second {
 		errs.Add("session_expiry", "session_expiry %v: want 0s to 136 years", c.SessionExpiry)
-	}
-	if c.TLS.CertFile != "" && c.TLS.KeyFile == "" {
-		errs.Add("tls.cert_file", "cert_file needs key_file: the client certificate's private key")
-	}
-	if c.TLS.KeyFile != "" && c.TLS.CertFile == "" {
-		errs.Add("tls.key_file", "key_file needs cert_file: the client certificate")
 	}
 	checkQoS(&errs, "status.qos", c.Status.QoS)
 	if c.Status.Topic != "" {
@@ -425,9 +337,7 @@ func (c *Config) Validate() error {
 	if c.ReceiveMaximum < 1 || c.ReceiveMaximum > 65535 {
 		errs.Add("receive_maximum", "receive_maximum %d: want 1 to 65535", c.ReceiveMaximum)
 	}
-	if p, err := mqttconn.ParseProtocol(c.Protocol); err != nil {
-		errs.Add("protocol", "protocol %q: want 5 or 3.1.1", c.Protocol)
-	} else if p == mqttconn.V311 {
+	if p, err := mqttconn.ParseProtocol(c.Protocol); err == nil && p == mqttconn.V311 {
 		if c.SessionExpiry != 0 {
 			errs.Add("session_expiry", "session_expiry %v: MQTT 3.1.1 has no session expiry; for a persistent session set clean_start: false (the broker keeps it until a clean connection), or use protocol 5", c.SessionExpiry)
 		}

@@ -138,36 +138,19 @@ func (c *client) Start(ctx context.Context) error {
 	if clientID == "" {
 		clientID = stableID(c.path)
 	}
-	password, err := mqttconn.ReadPassword(cfg.Password, cfg.PasswordFile)
+	o, err := cfg.Options(clientID)
 	if err != nil {
 		return err
 	}
-	tlsCfg, err := cfg.TLS.Config()
-	if err != nil {
-		return err
-	}
-	proto, _ := mqttconn.ParseProtocol(cfg.Protocol) // checked by Validate
-	o := mqttconn.Options{
-		Protocol:       proto,
-		Servers:        cfg.Servers,
-		ClientID:       clientID,
-		Username:       cfg.Username,
-		Password:       password,
-		TLS:            tlsCfg,
-		KeepAlive:      cfg.KeepAlive,
-		ConnectTimeout: cfg.ConnectTimeout,
-		RetryMin:       cfg.RetryMin,
-		RetryMax:       cfg.RetryMax,
-		CleanStart:     cfg.CleanStart,
-		PublishTimeout: cfg.PublishTimeout,
-		// The handlers only decode into the topics' boxes: they run on the
-		// library's receive goroutine, before the acknowledgement, so an
-		// incoming flood waits at the broker instead of queueing here.
-		Direct:         true,
-		OnUp:           io.onUp,
-		OnDown:         io.onDown,
-		OnConnectError: func(err error) { io.noteErr("connect", err) },
-	}
+	proto := o.Protocol
+	o.CleanStart = cfg.CleanStart
+	o.PublishTimeout = cfg.PublishTimeout
+	// The handlers only decode into the topics' boxes: they run on the
+	// library's receive goroutine, before the acknowledgement, so an
+	// incoming flood waits at the broker instead of queueing here.
+	o.Direct = true
+	o.OnUp, o.OnDown = io.onUp, io.onDown
+	o.OnConnectError = func(err error) { io.noteErr("connect", err) }
 	if proto == mqttconn.V5 {
 		// Receive Maximum bounds the QoS 1/2 messages the broker sends ahead
 		// of our acknowledgements, and paho sizes its receive buffer by it.

@@ -6,9 +6,24 @@ import "github.com/metronome-rt/metronome/runtime"
 
 // FieldDocs returns the doc comments of the config fields, the one
 // description of each key for `runtime types` and the generated docs.
+func (*Endpoint) FieldDocs() runtime.FieldDocs { return configFieldDocs }
+
+// FieldDocs returns the doc comments of the config fields, the one
+// description of each key for `runtime types` and the generated docs.
 func (*TLSFiles) FieldDocs() runtime.FieldDocs { return configFieldDocs }
 
 var configFieldDocs = runtime.FieldDocs{
+	"Endpoint.ClientID":           "`client_id` identifies the session at the broker. Empty: a default that is the same on every start (MQTTClient: derived from the host name and the component's path, CDP ClientID; a system: metronome-<system>-<application>, and its host's connection adds -host).",
+	"Endpoint.ConnectTimeout":     "`connect_timeout` bounds one connection attempt to one server, from the dial to the broker's CONNACK.",
+	"Endpoint.KeepAlive":          "`keep_alive` is the MQTT keep-alive interval (CDP KeepAlive), 1s to 65535s; the broker drops the connection after 1.5 times this without traffic (and publishes the will), and a silent broker is noticed within about twice this (any message from the broker counts as an answer, so a flood that holds the broker's PINGRESP back does not drop the connection).",
+	"Endpoint.Password":           "`password` is the MQTT password. Write it as ${ENV_VAR}, never as plain text in a file under version control; or use `password_file`.",
+	"Endpoint.PasswordFile":       "`password_file` is a file whose content (trailing newline removed) is the password, for example a mounted secret. Read at start: a missing or unreadable file fails the start, as a configuration mistake, rather than connecting without a password. Not together with password.",
+	"Endpoint.Protocol":           "`protocol` is the MQTT version spoken: 5 (the default, on paho.golang's autopaho) or 3.1.1 (on eclipse/paho.mqtt.golang), for brokers that speak only 3.1.1: NATS, RabbitMQ before 3.13, Azure IoT Hub. A broker that refuses MQTT 5 is reported as \"broker does not speak MQTT 5: set protocol: 3.1.1\". 3.1.1 has no session expiry, no receive maximum, no reason codes (a broker refuses a message by closing the connection, or drops it silently) and no topic aliases.",
+	"Endpoint.RetryMax":           "`retry_max` caps the wait between connection attempts.",
+	"Endpoint.RetryMin":           "`retry_min` is the wait before the second connection attempt (the first after a drop is immediate); each further failure doubles it up to `retry_max`. Each wait is drawn at random between half and all of that (50% jitter), so that many clients restarted together do not reconnect in step (CDP Retry). A connection that drops within 10 s of being made counts as a failure too, so a broker that accepts and then kicks the client (a twin with the same client ID) causes no reconnect storm.",
+	"Endpoint.Servers":            "`servers` are the broker URLs, tried one after the other in each round of connection attempts: mqtt://host:1883 (also written tcp://), mqtts://host:8883 (TLS; also ssl:// or tls://), ws://host/path and wss://host/path (MQTT over WebSocket, subprotocol mqtt). A URL without a port gets its scheme's default (1883, 8883, 80, 443); a port must be 1 to 65535. List every node of a cluster. MQTT 5 starts every round with the first server; MQTT 3.1.1 starts with the one after the server whose connection was lost, so a cluster node that just died is tried last.",
+	"Endpoint.TLS":                "`tls` sets certificates for mqtts:// and wss:// servers.",
+	"Endpoint.Username":           "`username` is the MQTT user name (CDP UserID); empty sends none.",
 	"TLSFiles.CAFile":             "`ca_file` is a PEM file of certificate authorities that sign the broker's certificate; empty uses the system pool.",
 	"TLSFiles.CertFile":           "`cert_file` is the client certificate (PEM) for brokers that require one.",
 	"TLSFiles.InsecureSkipVerify": "`insecure_skip_verify` accepts any broker certificate. For tests only: it makes the connection open to interception.",

@@ -53,7 +53,7 @@ type Config struct {
 	// Broker is how the application reaches the system's MQTT broker: the
 	// embedded broker of one runtime, any external broker, or the nodes of
 	// a cluster.
-	Broker Broker `yaml:"broker"`
+	Broker mqttconn.Endpoint `yaml:"broker"`
 	// Export selects what the application publishes, each pattern with its
 	// report-by-exception settings; the first pattern that matches a member
 	// decides. Empty: every output and parameter, except the standard
@@ -70,42 +70,6 @@ type Config struct {
 	// reach, before the System component raises its alarm, so that a
 	// restart does not alarm.
 	AlarmDelay time.Duration `yaml:"alarm_delay"`
-}
-
-// Broker holds the connection options, with the keys and meaning of
-// MQTTClient's.
-type Broker struct {
-	// Servers are the broker URLs, tried in turn: mqtt://host:1883,
-	// mqtts://host:8883, ws://, wss://. List every node of a cluster; a
-	// lost node is tried last.
-	Servers []string `yaml:"servers"`
-	// Protocol is the MQTT version: 5 (default) or 3.1.1 (brokers such as
-	// NATS that speak only 3.1.1).
-	Protocol string `yaml:"protocol"`
-	// ClientID is the edge node's client ID; the host's adds "-host".
-	// Default: metronome-<system>-<application>.
-	ClientID string `yaml:"client_id"`
-	// Username is the MQTT user name; empty sends none.
-	Username string `yaml:"username"`
-	// Password is the MQTT password: give it as ${ENV_VAR}, or use
-	// password_file.
-	Password string `yaml:"password" secret:"true"`
-	// PasswordFile is a file whose content (without the trailing newline)
-	// is the password, read at start.
-	PasswordFile string `yaml:"password_file"`
-	// TLS sets certificates for mqtts:// and wss:// servers.
-	TLS mqttconn.TLSFiles `yaml:"tls"`
-	// KeepAlive is the MQTT keep-alive: a silent broker is noticed, and the
-	// routed inputs turn comm lost, within about 1.5 times this; the other
-	// applications see this one's death as soon (its will).
-	KeepAlive time.Duration `yaml:"keep_alive"`
-	// ConnectTimeout bounds one connection attempt to one server.
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// RetryMin is the wait before the second connection attempt, doubling
-	// up to RetryMax, with jitter.
-	RetryMin time.Duration `yaml:"retry_min"`
-	// RetryMax caps the wait between connection attempts.
-	RetryMax time.Duration `yaml:"retry_max"`
 }
 
 // Export selects members to publish and how.
@@ -142,9 +106,17 @@ type Write struct {
 	To string `yaml:"to"`
 }
 
+// broker is MQTTClient's connection defaults with the system's shorter
+// keep-alive, so that a dead application is noticed within seconds.
+func broker() mqttconn.Endpoint {
+	e := mqttconn.DefaultEndpoint()
+	e.KeepAlive = DefaultKeepAlive
+	return e
+}
+
 func defaults() *Config {
 	return &Config{WriteTimeout: DefaultWriteTimeout, AlarmDelay: DefaultAlarmDelay,
-		Broker: Broker{KeepAlive: DefaultKeepAlive}}
+		Broker: broker()}
 }
 
 // Section is the `system:` key, for runtime.LoadOptions.Sections.
@@ -194,7 +166,7 @@ func (c *Config) Validate() error {
 		}
 		seen[p] = i
 	}
-	es.Merge("broker", c.Broker.validate())
+	es.Merge("broker", validateBroker(&c.Broker))
 	for i, x := range c.Export {
 		at := fmt.Sprintf("export[%d]", i)
 		if strings.TrimSpace(x.Match) == "" {
@@ -269,60 +241,14 @@ func (w *Write) name() string {
 	return strings.ReplaceAll(w.To, ".", "_")
 }
 
-func (b *Broker) validate() error {
-	var es runtime.FieldErrors
-	if len(b.Servers) == 0 {
-		es.Add("servers", "no broker: list at least one URL, for example mqtt://127.0.0.1:1883")
-	}
-	for i, s := range b.Servers {
-		if _, err := mqttconn.ParseServer(s); err != nil {
-			es.Add(fmt.Sprintf("servers[%d]", i), "%v", err)
-		}
-	}
-	if _, err := mqttconn.ParseProtocol(b.Protocol); err != nil {
-		es.Add("protocol", "%v", err)
-	}
-	if b.Password != "" && b.PasswordFile != "" {
-		es.Add("password_file", "give password or password_file, not both")
-	}
-	if (b.TLS.CertFile == "") != (b.TLS.KeyFile == "") {
-		es.Add("tls", "cert_file and key_file go together")
-	}
-	if b.KeepAlive < time.Second || b.KeepAlive > 65535*time.Second {
-		es.Add("keep_alive", "keep_alive must be 1s to 65535s, got %v", b.KeepAlive)
-	}
-	if b.ConnectTimeout < 0 {
-		es.Add("connect_timeout", "connect_timeout must not be negative, got %v", b.ConnectTimeout)
-	}
-	if b.RetryMin < 0 || b.RetryMax < 0 {
-		es.Add("retry_min", "retry_min and retry_max must not be negative")
-	} else if b.RetryMax > 0 && b.RetryMin > b.RetryMax {
-		es.Add("retry_max", "retry_max %v is below retry_min %v", b.RetryMax, b.RetryMin)
-	}
+// validateBroker checks the broker's keys: MQTTClient's checks, and a
+// client ID every broker of a system accepts.
+func validateBroker(b *mqttconn.Endpoint) error {
+	es := b.Validate()
 	if b.ClientID != "" && strings.ContainsAny(b.ClientID, "+#/") {
 		es.Add("client_id", "client_id %q must not hold '/', '+' or '#'", b.ClientID)
 	}
 	return es.Err()
-}
-
-// Transport turns the broker settings into the transport's options for
-// client ID id; the password file is read now.
-func (b *Broker) Transport(id string) (mqttconn.Options, error) {
-	p, err := mqttconn.ParseProtocol(b.Protocol)
-	if err != nil {
-		return mqttconn.Options{}, err
-	}
-	o := mqttconn.Options{Protocol: p, Servers: b.Servers, ClientID: id, Username: b.Username,
-		KeepAlive: b.KeepAlive, ConnectTimeout: b.ConnectTimeout, RetryMin: b.RetryMin, RetryMax: b.RetryMax}
-	if o.Password, err = mqttconn.ReadPassword(b.Password, b.PasswordFile); err != nil {
-		return o, err
-	}
-	if b.TLS != (mqttconn.TLSFiles{}) {
-		if o.TLS, err = b.TLS.Config(); err != nil {
-			return o, err
-		}
-	}
-	return o, nil
 }
 
 // clientID is the edge node's client ID: letters, digits, - and _ only,

@@ -51,8 +51,8 @@ app.yaml:7:18: system.peers[1]: peer Line1 is listed twice (first as peers[0])
 app.yaml:7:32: system.peers[3]: invalid name "9x": use letters, digits and _ and start with a letter (names are joined with dots in routing paths)
 app.yaml:8:22: system.broker.servers[0]: scheme "http": want mqtt, mqtts, ws or wss (tcp is accepted for mqtt, ssl and tls for mqtts)
 app.yaml:8:45: system.broker.protocol: protocol "4.0": want 5 or 3.1.1
-app.yaml:8:64: system.broker.keep_alive: keep_alive must be 1s to 65535s, got 500ms
-app.yaml:8:99: system.broker.password_file: give password or password_file, not both
+app.yaml:8:64: system.broker.keep_alive: keep_alive 500ms: want 1s to 65535s
+app.yaml:8:99: system.broker.password_file: password and password_file are both set; use one
 app.yaml:12:15: system.export[2].match: the pattern is empty: name the members to export, for example Pump.* or **.Temperature
 app.yaml:12:29: system.export[2].deadband: deadband must be a number 0 or above, got -1
 app.yaml:14:27: system.writes[0].to: Boiler is not among peers: list the application under peers (peers: Line1, Line1, Line2, 9x)

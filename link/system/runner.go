@@ -178,7 +178,7 @@ func (r *Runner) prepare() error {
 func (r *Runner) build() error {
 	app, cfg := r.app, r.cfg
 	id := cfg.clientID(app.Name)
-	et, err := cfg.Broker.Transport(id)
+	et, err := cfg.Broker.Options(id)
 	if err != nil {
 		return fmt.Errorf("system: broker: %w", err)
 	}
@@ -201,7 +201,7 @@ func (r *Runner) build() error {
 		r.hostUp.Store(true)
 		return nil
 	}
-	ht, err := cfg.Broker.Transport(id + "-host")
+	ht, err := cfg.Broker.Options(id + "-host")
 	if err != nil {
 		return fmt.Errorf("system: broker: %w", err)
 	}
