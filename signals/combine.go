@@ -39,6 +39,10 @@ type Reading interface {
 type Merge struct {
 	q     Quality
 	stamp int64
+	// noValue is set when an input without a value was counted. It is kept
+	// apart from q: Initial ranks better than Stale, so the worst quality
+	// alone would forget an Initial input beside a stale one.
+	noValue bool
 }
 
 // Add counts an input. Passing a *Signal allocates nothing.
@@ -48,6 +52,7 @@ func (m *Merge) Add(r Reading) { m.AddQ(r.Quality(), r.Stamp()) }
 // a signal (a sample held in a buffer, for example).
 func (m *Merge) AddQ(q Quality, stamp int64) {
 	m.q = Worst(m.q, q)
+	m.noValue = m.noValue || !HasValue(q)
 	if stamp > m.stamp {
 		m.stamp = stamp
 	}
@@ -69,7 +74,7 @@ func (m Merge) Stamp() int64 { return m.stamp }
 // HasValue reports whether every input counted holds a value a block may
 // compute with: none is Initial or BadInput (rule 2). Stale and comm lost
 // values count as values.
-func (m Merge) HasValue() bool { return HasValue(m.q) }
+func (m Merge) HasValue() bool { return !m.noValue }
 
 // HasValue reports whether a value of quality q is a real reading, possibly
 // an old one: false for a value never received (Initial) and for one that
@@ -77,8 +82,14 @@ func (m Merge) HasValue() bool { return HasValue(m.q) }
 func HasValue(q Quality) bool { return q != Initial && q != BadInput }
 
 // Hold keeps out's value and time and gives it the merged quality: what a
-// block does when it cannot compute (rule 2).
-func (m Merge) Hold(out Port) { out.SetQuality(m.q) }
+// block does when it cannot compute (rule 2). An output that was never
+// computed stays Initial, so its zero never shows as a stale or lost value.
+func (m Merge) Hold(out Port) {
+	if m.noValue && out.Quality() == Initial {
+		return
+	}
+	out.SetQuality(m.q)
+}
 
 // Ready reports whether the block may compute (HasValue); when it may not,
 // it first holds every one of outs (rule 2), so a block reads
@@ -91,7 +102,7 @@ func (m Merge) Ready(outs ...Port) bool {
 		return true
 	}
 	for _, o := range outs {
-		o.SetQuality(m.q)
+		m.Hold(o)
 	}
 	return false
 }

@@ -81,3 +81,29 @@ func TestMergeAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per merge, want 0", n)
 	}
 }
+
+// An input never received beside a lost one: Initial ranks better than
+// Stale or comm lost, yet the block must not compute with the missing
+// input's zero, and an output never computed stays Initial rather than
+// showing its zero as a stale or lost value.
+func TestMergeRemembersAnInputWithoutAValueBesideALostOne(t *testing.T) {
+	for _, lost := range []signals.Quality{signals.Stale, signals.CommLost} {
+		for _, order := range [][2]signals.Quality{{signals.Initial, lost}, {lost, signals.Initial}} {
+			var m signals.Merge
+			m.AddQ(order[0], 0)
+			m.AddQ(order[1], 0)
+			if m.HasValue() {
+				t.Errorf("%v then %v: the merge has a value", order[0], order[1])
+			}
+			fresh := signals.New[float64](signals.Info{Name: "Out"}, nil)
+			if m.Ready(fresh) || fresh.Quality() != signals.Initial {
+				t.Errorf("%v then %v: a never computed output is %v", order[0], order[1], fresh.Quality())
+			}
+			computed := sig(5, signals.Good, 1)
+			m.Ready(computed)
+			if computed.Quality() != lost || computed.Get() != 5 {
+				t.Errorf("%v then %v: a computed output held as %v %v, want 5 %v", order[0], order[1], computed.Get(), computed.Quality(), lost)
+			}
+		}
+	}
+}
