@@ -9,7 +9,9 @@ package signals
 // input's value as it was, with quality BadInput, since a remote source
 // that announces another type is a mistake to see, not a value to guess
 // at. A sample without a value (kind Invalid: never received, or lost)
-// changes only quality and time. It allocates nothing.
+// changes only the quality. Either way the input keeps its value's time
+// (0 if it never had one), so a signal that never got a reading is known
+// as such whatever its quality. It allocates nothing.
 func Feed(dst Port, v Value, q Quality, stamp int64) {
 	switch s := dst.(type) {
 	case *Signal[bool]:
@@ -26,14 +28,18 @@ func Feed(dst Port, v Value, q Quality, stamp int64) {
 }
 
 func feed[T Scalar](s *Signal[T], v Value, q Quality, stamp int64) {
+	// Without a usable value the signal keeps its value and that value's
+	// time: a time stamp belongs to a reading, so a signal that never got
+	// one keeps stamp 0 whatever its quality.
 	switch {
 	case v.kind == Invalid:
 	case v.kind != s.info.Kind:
 		q = BadInput
 	default:
 		s.v, _ = As[T](v)
+		s.stamp = stamp
 	}
-	s.q, s.stamp = q, stamp
+	s.q = q
 	s.seq++
 	s.fresh = true
 }

@@ -181,6 +181,17 @@ type Sample struct {
 	Stamp   int64
 }
 
+// null reports whether the sample has no value to send: never received
+// (Initial), no value at all, or a value that turned stale, comm lost or
+// bad before any reading arrived (no time stamp: what it holds is the
+// signal's zero, never a reading).
+func (s Sample) null() bool {
+	if s.Quality == signals.Initial || s.Value.Kind() == signals.Invalid {
+		return true
+	}
+	return s.Stamp == 0 && s.Quality != signals.Good && s.Quality != signals.LastKnown
+}
+
 // ErrNull says a metric carries no value (is_null).
 var ErrNull = errors.New("metric is null")
 
@@ -580,7 +591,7 @@ func Prop(ps *sparkplugpb.Payload_PropertySet, k string) *sparkplugpb.Payload_Pr
 func u32(v uint32) *uint32 { return &v }
 
 // Metric fills a metric for s: datatype dt, the value or is_null when the
-// sample has no value (initial quality or no value at all), the source time
+// sample has no value (see Sample.null), the source time
 // stamp in milliseconds, and the quality property when not good. props, when
 // not nil, is used as the property set (births); otherwise one is made only
 // for a quality that is not good.
@@ -591,7 +602,7 @@ func Metric(m *sparkplugpb.Payload_Metric, dt sparkplugpb.DataType, s Sample, pr
 		ms := uint64(s.Stamp / 1e6)
 		m.Timestamp = &ms
 	}
-	if s.Quality == signals.Initial || s.Value.Kind() == signals.Invalid {
+	if s.null() {
 		t := true
 		m.IsNull = &t
 		m.Value = nil

@@ -68,7 +68,7 @@ func (e *DataEncoder) Metric(alias uint64, dt sparkplugpb.DataType, s Sample) er
 	}
 	m = protowire.AppendTag(m, fMetricDatatype, protowire.VarintType)
 	m = protowire.AppendVarint(m, uint64(uint32(dt)))
-	null := s.Quality == signals.Initial || s.Value.Kind() == signals.Invalid
+	null := s.null()
 	if null {
 		m = protowire.AppendTag(m, fMetricIsNull, protowire.VarintType)
 		m = protowire.AppendVarint(m, 1)

@@ -95,3 +95,31 @@ func TestNullWithQualityKeepsIt(t *testing.T) {
 		}
 	}
 }
+
+// A signal that turned stale, comm lost or bad before any reading arrived
+// holds its zero without a time stamp: it goes out as is_null, never as
+// the number 0; the same qualities with a reading carry the value.
+func TestNoReadingIsNullWhateverItsQuality(t *testing.T) {
+	var e DataEncoder
+	for _, q := range []signals.Quality{signals.Stale, signals.CommLost, signals.BadInput} {
+		for _, stamp := range []int64{0, 1700000000123e6} {
+			s := Sample{Value: signals.FloatValue(0), Quality: q, Stamp: stamp}
+			m := &sparkplugpb.Payload_Metric{}
+			if err := Metric(m, sparkplugpb.DataType_Double, s, nil); err != nil {
+				t.Fatal(err)
+			}
+			e.Begin(1)
+			if err := e.Metric(1, sparkplugpb.DataType_Double, s); err != nil {
+				t.Fatal(err)
+			}
+			var got sparkplugpb.Payload
+			if err := proto.Unmarshal(e.End(0), &got); err != nil {
+				t.Fatal(err)
+			}
+			wantNull := stamp == 0
+			if m.GetIsNull() != wantNull || got.Metrics[0].GetIsNull() != wantNull {
+				t.Errorf("%v with stamp %d: is_null %v (encoder %v), want %v", q, stamp, m.GetIsNull(), got.Metrics[0].GetIsNull(), wantNull)
+			}
+		}
+	}
+}
