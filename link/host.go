@@ -144,7 +144,8 @@ type Host struct {
 
 type nodeState struct {
 	name       string
-	born       bool
+	born       bool // in step with the node: its birth and every data since applied
+	alive      bool // its session (since its last birth) has not died: set by a birth, cleared by a death or our connection's loss
 	online     bool // as last told to OnNode
 	bdSeq      uint64
 	seq        uint8
@@ -365,6 +366,21 @@ func (h *Host) lose(n *nodeState) {
 	}
 }
 
+// stale turns the node's good values stale, keeping value and time: the
+// host is out of step with a node that is still alive (a sequence gap or
+// an unknown alias) and waits for its rebirth.
+func (h *Host) stale(n *nodeState) {
+	for _, i := range n.wants {
+		ws := &h.wstate[i]
+		if ws.last.Quality != signals.Good && ws.last.Quality != signals.LastKnown {
+			continue
+		}
+		s := ws.last
+		s.Quality = signals.Stale
+		h.deliver(i, s, nil)
+	}
+}
+
 func (h *Host) onUp() {
 	if h.cfg.HostID != "" {
 		h.publishOnline("publish STATE online")
@@ -391,7 +407,7 @@ func (h *Host) onDown(error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, n := range h.nodes {
-		n.born = false
+		n.born, n.alive = false, false
 		n.early = nil
 		n.timerGen++
 		h.lose(n)
@@ -549,7 +565,7 @@ func (h *Host) birth(n *nodeState, p *sparkplugpb.Payload) {
 			n.byAlias[ms.Alias] = ms
 		}
 	}
-	n.born, n.birthWait = true, false
+	n.born, n.alive, n.birthWait = true, true, false
 	n.seq = uint8(p.GetSeq())
 	n.early = nil
 	n.timerGen++
@@ -620,14 +636,16 @@ func (h *Host) death(n *nodeState, p *sparkplugpb.Payload) {
 			}
 		}
 	}
-	if !n.born || (found && bd != n.bdSeq) {
+	if !n.alive || (found && bd != n.bdSeq) {
 		// A death for a session already replaced by a newer birth (the
-		// broker delivered the old connection's will late): ignored.
+		// broker delivered the old connection's will late), or already
+		// dead: ignored. A node out of step (waiting for a rebirth) still
+		// dies.
 		h.st.LateDeaths++
 		return
 	}
 	h.st.Deaths++
-	n.born = false
+	n.born, n.alive = false, false
 	n.early = nil
 	n.timerGen++
 	h.lose(n)
@@ -687,6 +705,9 @@ func (h *Host) reorderExpired(n *nodeState, gen uint64) {
 		h.mu.Unlock()
 		return
 	}
+	// The data after the gap waits for the rebirth: until it comes, what
+	// the host shows of the node is out of date.
+	h.stale(n)
 	rq := h.rebirthLocked(n, "sequence gap at "+strconv.Itoa(int(n.seq)+1))
 	h.mu.Unlock()
 	rq()
@@ -707,6 +728,7 @@ func (h *Host) applyData(n *nodeState, p *sparkplugpb.Payload) func() {
 		if ms == nil {
 			h.st.UnknownAlias++
 			n.born = false
+			h.stale(n)
 			return h.rebirthLocked(n, "unknown metric or alias")
 		}
 		if ms.Name == WriteResultMetric {

@@ -27,7 +27,9 @@ func TestTCK_DeathOnWillAndRebirthRestores(t *testing.T) {
 			{Node: "A", Metric: "Pump/Speed", Kind: signals.Float},
 			{Node: "A", Metric: "Pump/State", Kind: signals.String},
 		}})
-		s.waitValue(t, 0, signals.Value{}, signals.Initial) // born, never set: no number
+		if d := s.waitValue(t, 0, signals.Value{}, signals.Initial); d.Value.Kind() != signals.Invalid { // born, never set: no number
+			t.Errorf("a metric never set was delivered as %v", d.Value)
+		}
 		stamp := time.Now().Add(-time.Hour).Truncate(time.Millisecond).UnixNano()
 		e.Update([]link.Change{
 			{Index: 0, Sample: sparkplug.Sample{Value: signals.FloatValue(1500), Quality: signals.Good, Stamp: stamp}},
@@ -99,6 +101,8 @@ func TestTCK_RebirthOnGap(t *testing.T) {
 	if d, _ := s.get(0); d.Value.Equal(signals.IntValue(6)) {
 		t.Error("data after a gap was applied before the rebirth")
 	}
+	// Until the rebirth the host is out of step: the value is stale.
+	s.waitValue(t, 0, signals.IntValue(3), signals.Stale)
 	// The node answers: values flow again.
 	r.publish(nodeTopic(sparkplug.NBIRTH), fakeBirth(0, 7), 0)
 	s.waitValue(t, 0, signals.IntValue(7), signals.Good)
@@ -120,6 +124,14 @@ func TestTCK_RebirthOnUnknownAlias(t *testing.T) {
 	r.waitN("/NCMD/F", before+1)
 	if h.Stats().UnknownAlias != 1 {
 		t.Errorf("unknown alias count %d", h.Stats().UnknownAlias)
+	}
+	// Out of step, the value is stale; the node's death, while the host
+	// waits for its rebirth, still turns it comm lost.
+	s.waitValue(t, 0, signals.IntValue(1), signals.Stale)
+	r.publish(sparkplug.NodeTopic(g, sparkplug.NDEATH, "F"), death(0), 1)
+	s.waitValue(t, 0, signals.IntValue(1), signals.CommLost)
+	if st := h.Stats(); st.Deaths != 1 || st.LateDeaths != 0 {
+		t.Errorf("deaths %d, late deaths %d; want the death counted", st.Deaths, st.LateDeaths)
 	}
 }
 
