@@ -258,7 +258,13 @@ func opExample(k operatorKind) string {
 }
 
 // opRunner applies the operators of one signal.
-type opRunner interface{ run() }
+type opRunner interface {
+	run()
+	// passOver tells the chain on input p that p's current value is not a
+	// route's but a force's (or the real value put back on release), which
+	// the chain must not transform again.
+	passOver(p signals.Port)
+}
 
 // bindOps checks the operators against the kind of the signal they are on
 // and compiles them into a chain from src into dst (the same signal for an
@@ -392,6 +398,12 @@ func (c *chain[T]) run() {
 	c.seen = c.src.Seq() // for an input, the write above is one of its own
 }
 
+func (c *chain[T]) passOver(p signals.Port) {
+	if p == signals.Port(c.src) {
+		c.seen = c.src.Seq()
+	}
+}
+
 // write passes a result on. An input is written through a link of its
 // own, as a route would write it, so that the component sees it as new
 // (Fresh) even where no route brought it: a substitute for a value never
@@ -485,6 +497,12 @@ func (ops inputOps) Latch() {
 }
 
 func (inputOps) Capture() {}
+
+func (ops inputOps) passOver(p signals.Port) {
+	for _, c := range ops {
+		c.passOver(p)
+	}
+}
 
 // runOutputOps passes the values Process wrote through the operators of
 // the component's outputs, before anything reads them.

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"context"
 	"math"
 	"strconv"
 	"strings"
@@ -484,5 +485,35 @@ func BenchmarkOperators(b *testing.B) {
 				b.ReportMetric((perTick-base)/200, "ns/chain")
 			}
 		})
+	}
+}
+
+// A forced input with operators: the operators transform what the route
+// brings, never the forced value, and on release the input gets back the
+// value the route and the operators give (11), not that value transformed
+// again on every tick of the force.
+func TestForcedInputIsNotTransformedAgain(t *testing.T) {
+	h := newOpHarness(t, "double", "[{offset: 1}]", "")
+	h.write(signals.FloatValue(10), signals.Good)
+	in := h.sig("A.P.In")
+	if !in.Value().Equal(signals.FloatValue(11)) {
+		t.Fatalf("In = %v before the force, want 11", in.Value())
+	}
+	var err error
+	drive(h.app, func() { err = h.app.Force(context.Background(), "A.P.In", signals.FloatValue(5), "test") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.app.Advance(500 * time.Millisecond)
+	if !in.Value().Equal(signals.FloatValue(5)) {
+		t.Fatalf("In = %v while forced, want 5", in.Value())
+	}
+	drive(h.app, func() { err = h.app.Release(context.Background(), "A.P.In", "test") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.app.Advance(500 * time.Millisecond)
+	if !in.Value().Equal(signals.FloatValue(11)) || in.Quality() != signals.Good {
+		t.Fatalf("In = %v %v after the release, want 11 good", in.Value(), in.Quality())
 	}
 }

@@ -136,6 +136,7 @@ func (x *nodeExt) applyOne(slot **request) {
 				// Nothing wrote the port since the force did: put back the
 				// value it would have, so no forced value outlives the force.
 				p.SetValue(f.real, f.realQ, f.realStamp)
+				n.passOverOps(p)
 			}
 			r.old = f.value
 		}
@@ -166,6 +167,7 @@ func (x *nodeExt) applyForces(dir signals.Direction) {
 		}
 		if changed || f.dirty {
 			p.SetValue(f.value, signals.Good, x.node.clock.Now)
+			x.node.passOverOps(p)
 			f.lastSeq, f.dirty = p.Seq(), false
 		}
 	}
@@ -222,3 +224,18 @@ func (x *nodeExt) observe() {
 // Tap returns the application's observation point (nil if the application
 // could not be scheduled).
 func (a *App) Tap() *Tap { return a.tap }
+
+// passOverOps keeps an input's operators from running over a value the
+// force machinery wrote: the forced value, or the real value (already
+// transformed) put back on release. Without it the operators would
+// transform it again on the next tick and the real value would drift.
+func (n *Node) passOverOps(p signals.Port) {
+	if p.Info().Dir != signals.Input {
+		return
+	}
+	for _, l := range n.links {
+		if ops, ok := l.(inputOps); ok {
+			ops.passOver(p)
+		}
+	}
+}
