@@ -137,9 +137,11 @@ type Host struct {
 	// (or the echo of the stop's own) must not follow it.
 	stateMu   sync.Mutex
 	stateDone bool // stateMu: stopped; no more online STATE
-	writeN    atomic.Uint64
-	st        HostStats
-	stopped   bool
+	// republishing is set while an answer to an offline STATE is on its way.
+	republishing atomic.Bool
+	writeN       atomic.Uint64
+	st           HostStats
+	stopped      bool
 }
 
 type nodeState struct {
@@ -425,7 +427,15 @@ func (h *Host) onState(m *mqttconn.Message) {
 	}
 	// Someone (the broker's will of an older connection, or another host
 	// with our ID) says we are offline: we are not, unless we are stopping.
-	h.publishOnline("republish STATE online")
+	// The answer waits for its PUBACK, so it goes out from its own
+	// goroutine, one at a time: this handler must not hold up the births
+	// and deaths behind it.
+	if h.republishing.CompareAndSwap(false, true) {
+		go func() {
+			defer h.republishing.Store(false)
+			h.publishOnline("republish STATE online")
+		}()
+	}
 }
 
 // publishOnline publishes the online STATE, unless the host has stopped.

@@ -541,6 +541,11 @@ func (l *loader) outputOps(e *entry) {
 		if l.failed[node] {
 			continue
 		}
+		if ok && len(specs) == 0 {
+			// Nothing a user writes here may do nothing without a word.
+			d.fail(v, key, "no operators: give ops: [...] (scale, offset, clamp, invert, deadband, substitute) or leave %s out", k.Value)
+			continue
+		}
 		l.bindOutput(e, k, specs, ok, key+".ops")
 	}
 }

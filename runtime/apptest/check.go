@@ -215,8 +215,14 @@ func (r *run) valueCheck(m member, v *yaml.Node) *check {
 }
 
 // equal compares a value with the one wanted: doubles within tol (or
-// 1e-9 relative), anything else exactly.
+// 1e-9 relative), integers within tol when one is given, anything else
+// exactly.
 func equal(got, want signals.Value, tol float64, hasTol bool) bool {
+	if k := want.Kind(); hasTol && (k == signals.Int || k == signals.Uint) && got.Kind() == k {
+		g, _ := got.Float()
+		w, _ := want.Float()
+		return math.Abs(g-w) <= tol
+	}
 	if want.Kind() != signals.Float {
 		return got.Equal(want)
 	}
