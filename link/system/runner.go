@@ -485,11 +485,22 @@ func (w *writer) loop(ctx context.Context) {
 		case errors.Is(err, link.ErrNodeOffline), errors.Is(err, mqttconn.ErrNotConnected):
 			w.wait(v)
 		case errors.Is(err, link.ErrWriteTimeout):
+			w.unknown()
 			w.report(fmt.Sprintf("%s = %s: no answer from %s within %v", w.to, v, w.node, w.r.cfg.WriteTimeout), true)
 		default:
+			w.unknown()
 			w.report(fmt.Sprintf("%s = %s: %v", w.to, v, err), true)
 		}
 	}
+}
+
+// unknown forgets the last accepted value: after a write that got no
+// answer the peer may hold either value, so the next one is written even
+// if it equals the last accepted.
+func (w *writer) unknown() {
+	w.mu.Lock()
+	w.isDone = false
+	w.mu.Unlock()
 }
 
 // wait notes that v could not be written for now: it is written when the
